@@ -1,0 +1,83 @@
+"""Baselines: native Winograd pruning (Li et al. 2017) and unstructured spatial pruning.
+
+Native Winograd pruning prunes ``|Q| < t`` on Winograd layers converted from the dense model:
+magnitude only, no importance factor and no gradient scaling (paper-spec 6a). Unstructured
+spatial magnitude pruning prunes ``|W| < t``; its zeros "fill in" under ``Q = G W G^T``, because
+``Q_ij`` is zero only when all of ``S_ij`` is zero, so 50 % spatial sparsity gives far less
+Winograd sparsity. Its target can be read in either domain (``target_domain``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from winoprune.pruning.bisection import (
+    DEFAULT_MAX_ITERATIONS,
+    DEFAULT_TOLERANCE,
+    bisect_threshold,
+    candidate_thresholds,
+    threshold_for_scores,
+)
+from winoprune.pruning.spatial import LayerPruning, winograd_zero_fraction
+from winoprune.transforms import WinogradTransform
+
+TargetDomain = Literal["spatial", "winograd"]
+TARGET_DOMAINS: tuple[TargetDomain, ...] = ("spatial", "winograd")
+
+
+def prune_native_winograd(
+    q: torch.Tensor,
+    target: float,
+    previous: torch.Tensor | None = None,
+    tol: float = DEFAULT_TOLERANCE,
+    max_iter: int = DEFAULT_MAX_ITERATIONS,
+) -> LayerPruning:
+    """Mask ``previous | (|Q| < t)`` of Winograd weights q (K, C, a, a); fraction >= target."""
+    if q.dim() != 4:
+        raise ValueError(f"weight: expected Winograd weights (K, C, a, a), got {tuple(q.shape)}")
+    mask, search = threshold_for_scores(q.detach().abs(), target, previous, tol, max_iter)
+    return LayerPruning.from_search(mask, search)
+
+
+def prune_spatial_unstructured(
+    weight: torch.Tensor,
+    tf: WinogradTransform,
+    target: float,
+    target_domain: TargetDomain = "winograd",
+    previous: torch.Tensor | None = None,
+    tol: float = DEFAULT_TOLERANCE,
+    max_iter: int = DEFAULT_MAX_ITERATIONS,
+) -> LayerPruning:
+    """Mask ``previous | (|W| < t)`` of a spatial weight (K, C, r, r).
+
+    ``target_domain="spatial"``: t reaches ``#mask / numel(W) >= target``; the result's
+    ``sparsity`` is that spatial fraction. ``"winograd"``: t reaches
+    ``#(G (W * ~mask) G^T == 0) / numel(Q) >= target`` (float32 exact zeros) and ``sparsity`` is
+    that Winograd fraction. Either way ``winograd_zero_fraction`` gives the surviving zeros.
+    """
+    if target_domain not in TARGET_DOMAINS:
+        raise ValueError(f"target_domain: must be one of {TARGET_DOMAINS}, got {target_domain!r}")
+    if weight.dim() != 4 or tuple(weight.shape[2:]) != (tf.r, tf.r):
+        raise ValueError(
+            f"weight: expected a spatial weight (K, C, {tf.r}, {tf.r}), got {tuple(weight.shape)}"
+        )
+    magnitude = weight.detach().abs()
+    if target_domain == "spatial":
+        mask, search = threshold_for_scores(magnitude, target, previous, tol, max_iter)
+        return LayerPruning.from_search(mask, search)
+
+    base = weight.detach()
+    if previous is not None:
+        base = base.masked_fill(previous.to(base.device), 0.0)
+
+    def mask_at(t: float) -> torch.Tensor:
+        mask = base.abs().double() < t
+        return mask | previous.to(mask.device) if previous is not None else mask
+
+    def sparsity_at(t: float) -> float:
+        return winograd_zero_fraction(base.masked_fill(mask_at(t), 0.0), tf)
+
+    search = bisect_threshold(sparsity_at, candidate_thresholds(base.abs()), target, tol, max_iter)
+    return LayerPruning.from_search(mask_at(search.threshold), search)
