@@ -1,0 +1,365 @@
+"""The job recipe: pydantic models, validation rules, canonical JSON and its sha256.
+
+A recipe (YAML or JSON) describes a whole pruning job; see the README section "Recipes" for the
+schema. Unknown keys are errors, numbers are range-checked, and every error names its field path
+("stages.1.target: must be in [0, 1), got 1.5"). The canonical JSON (sorted keys, no whitespace,
+defaults filled in) and its sha256 identify a recipe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import model_validator as _model_validator
+from pydantic_core import PydanticCustomError
+
+from winoprune.models import MODELS, model_names
+from winoprune.recipe_rules import (
+    DEFAULT_GRAD_EXPONENT,
+    TARGET_DOMAIN,
+    data_rules,
+    optimizer_rules,
+    recipe_rules,
+    schedule_rules,
+    stage_rules,
+)
+from winoprune.transforms import standard_transform
+
+__all__ = [
+    "DataSpec",
+    "LayersSpec",
+    "ModelSpec",
+    "OptimizerSpec",
+    "PretrainSpec",
+    "Recipe",
+    "RecipeError",
+    "ScheduleSpec",
+    "Stage",
+    "load_recipe",
+    "parse_recipe",
+    "recipe_json_schema",
+]
+
+RULES_ERROR = "recipe_rules"
+NAME_PATTERN = r"[A-Za-z0-9._-]{1,100}"
+DEVICE_PATTERN = r"auto|cpu|cuda|cuda:\d{1,2}"
+
+
+def _in_range(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> AfterValidator:
+    """Validator: a finite number in [lo, hi] ("(" / ")" for open ends)."""
+    text = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+
+    def check(value: float) -> float:
+        below = value <= lo if lo_open else value < lo
+        above = value >= hi if hi_open else value > hi
+        if not math.isfinite(value) or below or above:
+            raise ValueError(f"must be in {text}, got {value}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _matches(pattern: str, rule: str) -> AfterValidator:
+    """Validator: a string matching ``pattern``; the error states ``rule`` in words."""
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"must be {rule}, got {value!r}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _schema(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> Any:
+    """JSON-schema bounds matching ``_in_range`` (for forms and REST clients)."""
+    return Field(
+        json_schema_extra={
+            "exclusiveMinimum" if lo_open else "minimum": lo,
+            "exclusiveMaximum" if hi_open else "maximum": hi,
+        }
+    )
+
+
+Sparsity = Annotated[float, _in_range(0, 1, hi_open=True), _schema(0, 1, hi_open=True)]
+Epochs = Annotated[int, _in_range(0, 100_000), _schema(0, 100_000)]
+Milestone = Annotated[int, _in_range(1, 100_000), _schema(1, 100_000)]
+BatchSize = Annotated[int, _in_range(1, 65_536), _schema(1, 65_536)]
+SubsetSize = Annotated[int, _in_range(1, 100_000_000), _schema(1, 100_000_000)]
+LearningRate = Annotated[float, _in_range(0, 10, lo_open=True), _schema(0, 10, lo_open=True)]
+Momentum = Annotated[float, _in_range(0, 1, hi_open=True), _schema(0, 1, hi_open=True)]
+WeightDecay = Annotated[float, _in_range(0, 1), _schema(0, 1)]
+Gamma = Annotated[float, _in_range(0, 1, lo_open=True), _schema(0, 1, lo_open=True)]
+Width = Annotated[float, _in_range(0, 16, lo_open=True), _schema(0, 16, lo_open=True)]
+GradExponent = Annotated[float, _in_range(0, 4), _schema(0, 4)]
+Pattern = Annotated[str, Field(min_length=1, max_length=200)]
+
+StageType = Literal[
+    "spatial-structured", "winograd-direct", "native-winograd", "spatial-unstructured", "dense"
+]
+Method = Literal[
+    "spatial-winograd", "native-winograd", "spatial-structured", "spatial-unstructured", "dense"
+]
+
+
+def _raise_rules(rules: list[tuple[str, str]]) -> None:
+    """Raise the cross-field rule violations as one pydantic error (expanded by RecipeError)."""
+    if rules:
+        summary = "; ".join(f"{loc}: {msg}" for loc, msg in rules)
+        payload = [{"loc": loc, "msg": msg} for loc, msg in rules]
+        raise PydanticCustomError(RULES_ERROR, "{summary}", {"summary": summary, "rules": payload})
+
+
+def _check_rules(fn: Callable[[Any], list[tuple[str, str]]]) -> Any:
+    """An after-model-validator that raises whatever ``fn(model)`` reports."""
+
+    def run(self: Any) -> Any:
+        _raise_rules(fn(self))
+        return self
+
+    return _model_validator(mode="after")(run)
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors; no silent str -> number or float -> int coercion."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ModelSpec(StrictModel):
+    """Which registered model to build: name, width multiplier, class count (null: data's)."""
+
+    name: str = Field(description="a registered model: " + ", ".join(model_names()))
+    width: Width = 1.0
+    num_classes: Annotated[int, _in_range(1, 100_000)] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in MODELS:
+            raise ValueError(f"unknown model {value!r}; known: {', '.join(model_names())}")
+        return value
+
+
+class DataSpec(StrictModel):
+    """The data set; ``root`` is required for all but digits. See ``winoprune.data``."""
+
+    name: Literal["digits", "cifar10", "cifar100", "imagefolder"] = "digits"
+    root: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    train_subset: SubsetSize | None = None
+    test_subset: SubsetSize | None = None
+    augment: bool = True
+    num_workers: Annotated[int, _in_range(0, 64)] = 0
+    crop_padding: Annotated[int, _in_range(0, 16)] = 4  # CIFAR random-crop padding (paper: 5)
+    image_size: Annotated[int, _in_range(8, 1024)] | None = None  # imagefolder crop (224)
+
+    _rules = _check_rules(data_rules)
+
+
+class LayersSpec(StrictModel):
+    """Which layers are pruned (fnmatch patterns on module names) and how the first one is."""
+
+    first_layer: Literal["dense", "fixed", "prune"] = "fixed"
+    first_layer_sparsity: Sparsity = 0.2
+    include: list[Pattern] | None = None
+    exclude: list[Pattern] = Field(default_factory=list)
+    overrides: dict[Pattern, Sparsity] = Field(default_factory=dict)
+
+
+class OptimizerSpec(StrictModel):
+    """Optimizer of a training phase (use sgd for winograd-direct: Adam cancels F-hat)."""
+
+    name: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: LearningRate
+    momentum: Momentum = 0.9  # SGD momentum; beta1 for adam / adamw
+    weight_decay: WeightDecay = 0.0
+    nesterov: bool = False
+
+    _rules = _check_rules(optimizer_rules)
+
+
+class ScheduleSpec(StrictModel):
+    """Per-epoch learning-rate schedule of a phase; step decays by gamma at each milestone."""
+
+    name: Literal["constant", "step", "cosine"] = "constant"
+    milestones: list[Milestone] = Field(default_factory=list)  # epochs within the stage
+    gamma: Gamma = 0.1
+
+    _rules = _check_rules(schedule_rules)
+
+
+class PretrainSpec(StrictModel):
+    """Dense training from scratch before pruning."""
+
+    epochs: Epochs
+    optimizer: OptimizerSpec
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+
+
+class Stage(StrictModel):
+    """One pruning (or dense fine-tune) stage: prune to ``target``, then retrain ``epochs``."""
+
+    type: StageType
+    target: Sparsity = 0.0
+    epochs: Epochs
+    optimizer: OptimizerSpec
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    grad_exponent: GradExponent | None = None  # winograd-direct only; default 1.5 there
+
+    _rules = _check_rules(stage_rules)
+
+    @_model_validator(mode="after")
+    def _fill_grad_exponent(self) -> Stage:
+        if self.type == "winograd-direct" and self.grad_exponent is None:
+            self.grad_exponent = DEFAULT_GRAD_EXPONENT
+        return self
+
+    @property
+    def domain(self) -> str | None:
+        """Where the stage's target is measured ("winograd" or "spatial"); None for dense."""
+        return TARGET_DOMAIN.get(self.type)
+
+
+class Recipe(StrictModel):
+    """A whole pruning job; see the module docstring."""
+
+    name: Annotated[
+        str,
+        _matches(NAME_PATTERN, "1-100 characters from A-Z a-z 0-9 . _ -"),
+        Field(json_schema_extra={"pattern": f"^{NAME_PATTERN}$"}),
+    ]
+    description: Annotated[str, Field(max_length=10_000)] = ""
+    model: ModelSpec
+    data: DataSpec = Field(default_factory=DataSpec)
+    tile: str = "F(4,3)"
+    method: Method = "spatial-winograd"
+    layers: LayersSpec = Field(default_factory=LayersSpec)
+    pretrain: PretrainSpec | None = None
+    init_checkpoint: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    stages: list[Stage] = Field(default_factory=list)
+    batch_size: BatchSize = 128
+    eval_batch_size: BatchSize = 256
+    seed: Annotated[int, _in_range(0, 2**31 - 1)] = 0
+    device: Annotated[
+        str,
+        _matches(DEVICE_PATTERN, "auto, cpu, cuda or cuda:N"),
+        Field(json_schema_extra={"pattern": f"^({DEVICE_PATTERN})$"}),
+    ] = "auto"
+
+    _rules = _check_rules(recipe_rules)
+
+    @field_validator("tile")
+    @classmethod
+    def _tile(cls, value: str) -> str:
+        try:
+            return standard_transform(value).name  # canonical spelling, e.g. "F(4,3)"
+        except ValueError as exc:
+            raise ValueError(str(exc).removeprefix("tile: ")) from None
+
+    def canonical_json(self) -> str:
+        """Sorted keys, no whitespace, defaults filled in: equal recipes give equal strings."""
+        return json.dumps(
+            self.model_dump(mode="json"),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+
+    def sha256(self) -> str:
+        """Hex sha256 of ``canonical_json()``: the recipe's identity."""
+        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+    def to_yaml(self) -> str:
+        """The full recipe (defaults filled in) as YAML, in schema order."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+    def total_epochs(self) -> int:
+        """Pretraining plus all stage epochs (for progress bars)."""
+        return (self.pretrain.epochs if self.pretrain else 0) + sum(s.epochs for s in self.stages)
+
+
+class RecipeError(ValueError):
+    """An invalid recipe. ``errors``: [{"loc": "stages.1.target", "msg": "..."}, ...]."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        self.errors = errors
+        lines = [f"{e['loc']}: {e['msg']}" for e in errors]
+        super().__init__("invalid recipe:\n  " + "\n  ".join(lines))
+
+
+_FRIENDLY = {
+    "extra_forbidden": "unknown key (not part of the recipe schema)",
+    "missing": "required",
+}
+
+
+def validation_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    """Flatten a pydantic ValidationError into [{"loc": "a.b.0.c", "msg": ...}]."""
+    errors: list[dict[str, str]] = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        if err["type"] == RULES_ERROR:
+            for rule in err.get("ctx", {}).get("rules", []):
+                errors.append(
+                    {"loc": ".".join(p for p in (loc, rule["loc"]) if p), "msg": rule["msg"]}
+                )
+            continue
+        msg = _FRIENDLY.get(err["type"], err["msg"]).removeprefix("Value error, ")
+        errors.append({"loc": loc or "(recipe)", "msg": msg})
+    return errors
+
+
+class _YamlLoader(yaml.SafeLoader):
+    """SafeLoader that also reads 1e-4 (no dot) as a float, as YAML 1.2 and JSON do."""
+
+
+_YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
+    list("-+0123456789."),
+)
+
+
+def _load_text(text: str, source: str) -> Any:
+    try:
+        if text.lstrip().startswith("{"):
+            return json.loads(text)
+        return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader subclass
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        msg = f"{source} is not valid YAML/JSON: {exc}"
+        raise RecipeError([{"loc": "(recipe)", "msg": msg}]) from None
+
+
+def parse_recipe(data: dict[str, Any] | str) -> Recipe:
+    """Validate a recipe given as a dict or as YAML/JSON text; raises RecipeError."""
+    if isinstance(data, str):
+        data = _load_text(data, "the text")
+    if not isinstance(data, dict):
+        raise RecipeError([{"loc": "(recipe)", "msg": "must be a mapping of keys to values"}])
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(validation_errors(exc)) from None
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe file (.yaml, .yml or .json); raises RecipeError."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError([{"loc": "(file)", "msg": f"{path} does not exist or is not a file"}])
+    text = path.read_text(encoding="utf-8")
+    return parse_recipe(_load_text(text, str(path)))
+
+
+def recipe_json_schema() -> dict[str, Any]:
+    """JSON schema of the recipe (for forms and REST clients)."""
+    return Recipe.model_json_schema()
