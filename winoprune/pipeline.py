@@ -1,0 +1,331 @@
+"""Run a recipe stage by stage: pretrain, prune, retrain; report through callbacks only.
+
+Stage -1 is dense pretraining (absent when the recipe starts from ``init_checkpoint``); recipe
+stage i is pipeline stage i. Within a stage, epoch 0 is the evaluation right after pruning
+and epochs 1..E follow each training epoch. A checkpoint is written after pruning and after every
+epoch (and at a stop request), and ``run()`` resumes from the latest one: every epoch reseeds
+from (seed, stage, epoch), so a resumed run reproduces an uninterrupted one exactly on the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from winoprune import checkpoints as ckpt
+from winoprune.data import build_datasets
+from winoprune.layers import WinogradConv2d, convert_model
+from winoprune.masks import MaskSet, winograd_masks
+from winoprune.metrics import LayerStat, layer_stats, position_zero_map, summary
+from winoprune.models import build_model
+from winoprune.pruning import WinogradGradScaler, prune_model
+from winoprune.recipe import Recipe
+from winoprune.stages import PRETRAIN_STAGE, StagePlan, layer_policy, plan_stages
+from winoprune.training import (
+    StopRequested,
+    build_optimizer,
+    evaluate,
+    lr_at,
+    make_loader,
+    set_lr,
+    train_epoch,
+)
+from winoprune.transforms import standard_transform
+
+
+@dataclass
+class EpochReport:
+    """What one epoch (or the post-pruning evaluation, epoch 0) produced."""
+
+    stage: int
+    stage_type: str
+    epoch: int
+    metrics: dict[str, float]
+    layers: list[LayerStat]
+    summary: dict[str, float]
+
+
+@dataclass
+class PipelineResult:
+    status: str  # "succeeded" or "stopped"
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    checkpoint: Path | None = None
+
+
+class Callbacks:
+    """Override what you need; every hook is a no-op by default."""
+
+    def on_plan(self, plan: list[StagePlan]) -> None: ...
+    def on_stage_start(self, plan: StagePlan) -> None: ...
+    def on_epoch(self, report: EpochReport) -> None: ...
+    def on_stage_end(self, plan: StagePlan, result: dict[str, Any]) -> None: ...
+    def on_checkpoint(self, path: Path, meta: ckpt.CheckpointMeta) -> None: ...
+    def on_log(self, message: str) -> None: ...
+    def should_stop(self) -> bool:
+        return False
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def epoch_seed(seed: int, stage: int, epoch: int) -> int:
+    return (seed * 1_000_003 + stage * 10_007 + epoch) % (2**63)
+
+
+class Pipeline:
+    """Executes one recipe into ``out_dir`` (checkpoints under ``out_dir/checkpoints``)."""
+
+    def __init__(
+        self,
+        recipe: Recipe,
+        out_dir: Path,
+        callbacks: Callbacks | None = None,
+        init_weights: Path | None = None,
+    ) -> None:
+        self.recipe = recipe
+        self.out_dir = Path(out_dir)
+        self.ckpt_dir = self.out_dir / "checkpoints"
+        self.cb = callbacks or Callbacks()
+        self.sha = recipe.sha256()
+        self.device = resolve_device(recipe.device)
+        self.tf = standard_transform(recipe.tile)
+        self.policy = layer_policy(recipe)
+        self.plan = plan_stages(recipe)
+        self.init_weights = init_weights
+        self.masks = MaskSet()
+
+    # -- set-up -------------------------------------------------------------------------------
+    def _build(self) -> None:
+        torch.manual_seed(self.recipe.seed)
+        self.train_ds, self.test_ds, self.info = build_datasets(
+            self.recipe.data, seed=self.recipe.seed
+        )
+        self.model = build_model(
+            self.recipe.model.name, self.recipe.model.width, self.info.num_classes
+        ).to(self.device)
+        self.input_shape: tuple[int, int, int] = self.info.input_shape
+        self.test_loader = make_loader(
+            self.test_ds, self.recipe.eval_batch_size, False, 0, self.recipe.data.num_workers
+        )
+
+    def _winograd_layers(self) -> list[str]:
+        return [n for n, m in self.model.named_modules() if isinstance(m, WinogradConv2d)]
+
+    def _to_winograd_domain(self) -> None:
+        if self._winograd_layers():
+            return
+        self.masks.apply(self.model)
+        report = convert_model(
+            self.model,
+            m=self.tf.m,
+            include=list(self.policy.include) if self.policy.include is not None else None,
+            exclude=list(self.policy.exclude),
+            kernel_sizes=(self.tf.r,),
+            transform=self.tf,
+        )
+        self.masks = winograd_masks(self.model, self.masks)
+        self.cb.on_log(f"converted to {self.tf.name}: {', '.join(report.converted)}")
+
+    def _state_tensors(self, optimizer: torch.optim.Optimizer | None) -> dict[str, torch.Tensor]:
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        tensors.update({f"mask.{k}": v for k, v in self.masks.state_dict().items()})
+        tensors["rng.torch"] = torch.get_rng_state()
+        if optimizer is not None:
+            opt_tensors, _ = ckpt.pack_optimizer(optimizer)
+            tensors.update(opt_tensors)
+        return tensors
+
+    def _save(
+        self,
+        stage: int,
+        epoch: int,
+        optimizer: torch.optim.Optimizer | None,
+        step: int = 0,
+        done: bool = False,
+        extra: dict[str, Any] | None = None,
+    ) -> Path:
+        packed = ckpt.pack_optimizer(optimizer)[1] if optimizer is not None else {}
+        meta = ckpt.CheckpointMeta(
+            recipe_sha256=self.sha,
+            stage=stage,
+            epoch=epoch,
+            step=step,
+            tile=self.tf.name,
+            recipe=json.loads(self.recipe.canonical_json()),
+            stage_done=done,
+            winograd_layers=self._winograd_layers(),
+            optimizer=packed,
+            extra=extra or {},
+        )
+        path = ckpt.save_checkpoint(self.ckpt_dir, meta, self._state_tensors(optimizer))
+        ckpt.prune_old(self.ckpt_dir)
+        self.cb.on_checkpoint(path, meta)
+        return path
+
+    def _restore(self, meta: ckpt.CheckpointMeta, path: Path) -> dict[str, torch.Tensor]:
+        tensors = ckpt.load_tensors(path)
+        if meta.winograd_layers:
+            self._to_winograd_domain()
+            if self._winograd_layers() != meta.winograd_layers:
+                raise ValueError("checkpoint: its Winograd layers do not match the recipe's")
+        model_state = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+        self.model.load_state_dict(model_state)
+        self.masks = MaskSet.from_state_dict(
+            {k[5:]: v for k, v in tensors.items() if k.startswith("mask.")}
+        )
+        return tensors
+
+    # -- one stage ----------------------------------------------------------------------------
+    def _prune(self, plan: StagePlan) -> dict[str, Any]:
+        if plan.domain == "winograd":
+            self._to_winograd_domain()
+        if not plan.prunes:
+            return {}
+        self.masks, results = prune_model(
+            self.model, plan.method, plan.target, self.policy, self.tf, self.masks
+        )
+        self.masks.apply(self.model)
+        return {name: round(r.sparsity, 4) for name, r in results.items()}
+
+    def _report(self, plan: StagePlan, epoch: int, extra: dict[str, float]) -> EpochReport:
+        self.masks.apply(self.model)
+        metrics = evaluate(self.model, self.test_loader, self.device)
+        metrics.update(extra)
+        rows = layer_stats(self.model, self.input_shape, self.tf)
+        totals = summary(rows, self.counted_layers())
+        report = EpochReport(plan.index, plan.type, epoch, metrics, rows, asdict(totals))
+        self.cb.on_epoch(report)
+        return report
+
+    def counted_layers(self) -> list[str]:
+        """The layers whose Winograd-domain zeros make up the overall sparsity."""
+        return list(self.policy.layer_targets(self.model, 0.0))
+
+    def zero_patterns(self) -> dict[str, list[list[float]]]:
+        """Per counted layer, the (a, a) fraction of zeros at each Winograd position."""
+        return {
+            name: position_zero_map(self.model.get_submodule(name), self.tf).tolist()
+            for name in self.counted_layers()
+        }
+
+    def _before_step(self, plan: StagePlan) -> Callable[[], None]:
+        """Gradient scaling by F_hat^-alpha in winograd-direct stages; nothing otherwise."""
+        if plan.type != "winograd-direct":
+            return lambda: None
+        return WinogradGradScaler(self.model, alpha=plan.grad_exponent).apply
+
+    def _run_stage(
+        self, plan: StagePlan, resume: tuple[ckpt.CheckpointMeta, dict[str, torch.Tensor]] | None
+    ) -> dict[str, Any] | None:
+        started = time.time()
+        if resume is None:
+            self.cb.on_stage_start(plan)
+            achieved = self._prune(plan)
+            if achieved:
+                self.cb.on_log(f"stage {plan.index} pruned: {achieved}")
+            last = self._report(plan, 0, {"lr": plan.optimizer.lr})
+        optimizer = build_optimizer(self.model.parameters(), plan.optimizer)
+        start_epoch, start_step, carried, rng = 0, 0, (0.0, 0, 0), None
+        if resume is None:
+            self._save(plan.index, 0, optimizer, done=plan.epochs == 0)
+        else:
+            meta, tensors = resume
+            ckpt.unpack_optimizer(optimizer, tensors, meta.optimizer)
+            start_epoch, start_step = meta.epoch, meta.step
+            if start_step:
+                loss_sum, correct, seen = meta.extra["carried"]
+                carried = (float(loss_sum), int(correct), int(seen))
+                rng = tensors["rng.torch"]
+        before_step, after_step = self._before_step(plan), lambda: self.masks.apply(self.model)
+        for epoch in range(start_epoch, plan.epochs):
+            lr = lr_at(plan.optimizer.lr, plan.schedule, epoch, plan.epochs)
+            set_lr(optimizer, lr)
+            seed = epoch_seed(self.recipe.seed, plan.index, epoch)
+            torch.manual_seed(seed)
+            loader = make_loader(
+                self.train_ds, self.recipe.batch_size, True, seed, self.recipe.data.num_workers
+            )
+            try:
+                result = train_epoch(
+                    self.model, loader, optimizer, self.device, before_step, after_step,
+                    self.cb.should_stop, start_step, carried, rng,
+                )  # fmt: skip
+            except StopRequested as stop:
+                sums = [stop.loss_sum, stop.correct, stop.seen]
+                self._save(plan.index, epoch, optimizer, stop.step, extra={"carried": sums})
+                return None
+            start_step, carried, rng = 0, (0.0, 0, 0), None
+            extra = {"lr": lr, "train_loss": result.loss, "train_top1": result.top1}
+            last = self._report(plan, epoch + 1, extra)
+            self._save(plan.index, epoch + 1, optimizer, done=epoch + 1 == plan.epochs)
+            if self.cb.should_stop() and epoch + 1 < plan.epochs:
+                return None
+        if resume is not None and plan.epochs == start_epoch:
+            last = self._report(plan, plan.epochs, {"lr": plan.optimizer.lr})
+        result_row = {
+            "stage": plan.index,
+            "type": plan.type,
+            "target": plan.target,
+            "top1": last.metrics["top1"],
+            "top5": last.metrics["top5"],
+            "winograd_sparsity": last.summary["winograd_sparsity"],
+            "seconds": time.time() - started,
+        }
+        self.cb.on_stage_end(plan, result_row)
+        return result_row
+
+    # -- the whole job ------------------------------------------------------------------------
+    def run(self) -> PipelineResult:
+        """Run (or resume) every stage; returns "stopped" when a stop request ended it early."""
+        self._build()
+        self.cb.on_plan(self.plan)
+        latest = ckpt.latest_checkpoint(self.ckpt_dir, self.sha)
+        first = PRETRAIN_STAGE
+        resume: tuple[ckpt.CheckpointMeta, dict[str, torch.Tensor]] | None = None
+        if latest is not None:
+            meta, path = latest
+            tensors = self._restore(meta, path)
+            self.cb.on_log(f"resuming from {path.name}")
+            first = meta.stage + 1 if meta.stage_done else meta.stage
+            resume = None if meta.stage_done else (meta, tensors)
+        elif self.init_weights is not None or self.recipe.init_checkpoint:
+            self._load_init_weights()
+        results = PipelineResult(status="succeeded")
+        for plan in (p for p in self.plan if p.index >= first):
+            if self.cb.should_stop():
+                results.status = "stopped"
+                break
+            row = self._run_stage(plan, resume)
+            resume = None
+            if row is None:
+                results.status = "stopped"
+                break
+            results.stages.append(row)
+        items = ckpt.list_checkpoints(self.ckpt_dir)
+        results.checkpoint = items[-1][1] if items else None
+        return results
+
+    def _load_init_weights(self) -> None:
+        path = self.init_weights or Path(str(self.recipe.init_checkpoint))
+        tensors = ckpt.load_tensors(path)
+        state = {k.removeprefix("model."): v for k, v in tensors.items()}
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(
+                f"init_checkpoint: {path} does not fit model {self.recipe.model.name}: "
+                f"missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
+        self.cb.on_log(f"initialised from {path}")
+
+
+def run_recipe(recipe: Recipe, out_dir: Path, callbacks: Callbacks | None = None) -> PipelineResult:
+    return Pipeline(recipe, out_dir, callbacks).run()

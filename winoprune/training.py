@@ -1,0 +1,169 @@
+"""Optimizers, learning-rate schedules, and the train / evaluate loops used by the pipeline."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from winoprune.data.base import ArrayDataset
+
+
+class StopRequested(Exception):
+    """Raised inside a loop when the cooperative stop callback asks to stop."""
+
+    def __init__(self, step: int, loss_sum: float, correct: int, seen: int) -> None:
+        super().__init__(f"stopped at step {step}")
+        self.step, self.loss_sum, self.correct, self.seen = step, loss_sum, correct, seen
+
+
+def build_optimizer(params: Iterable[nn.Parameter], spec) -> torch.optim.Optimizer:
+    """SGD (momentum, nesterov), Adam or AdamW from an optimizer spec of the recipe."""
+    params = list(params)
+    name = spec.name
+    if name == "sgd":
+        return torch.optim.SGD(
+            params,
+            lr=spec.lr,
+            momentum=spec.momentum,
+            weight_decay=spec.weight_decay,
+            nesterov=bool(getattr(spec, "nesterov", False)) and spec.momentum > 0,
+        )
+    if name == "adam":
+        return torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay)
+    raise ValueError(f"optimizer.name: unknown optimizer {name!r} (sgd, adam, adamw)")
+
+
+def lr_at(base_lr: float, schedule, epoch: int, epochs: int) -> float:
+    """Learning rate of epoch ``epoch`` (0-based) of a stage with ``epochs`` epochs."""
+    name = getattr(schedule, "name", "constant")
+    if name == "constant":
+        return base_lr
+    if name == "step":
+        passed = sum(1 for m in schedule.milestones if epoch >= m)
+        return base_lr * schedule.gamma**passed
+    if name == "cosine":
+        return 0.5 * base_lr * (1 + math.cos(math.pi * epoch / max(epochs, 1)))
+    raise ValueError(f"schedule.name: unknown schedule {name!r}")
+
+
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for group in opt.param_groups:
+        group["lr"] = lr
+
+
+@dataclass
+class EpochResult:
+    loss: float
+    top1: float
+    steps: int
+
+
+def make_loader(
+    dataset: Dataset, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0
+) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches whose order and augmentation depend only on ``seed`` (every epoch can be replayed).
+
+    In-memory data sets (with a ``batches`` method) are batched directly, which is much faster
+    than per-sample loading; others go through a seeded DataLoader.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    if isinstance(dataset, ArrayDataset):
+        return _Replayable(dataset, batch_size, shuffle, seed)
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(seed)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        num_workers=num_workers,
+        drop_last=False,
+    )
+
+
+@dataclass
+class _Replayable:
+    """Re-iterable batches of an ArrayDataset drawn from a fresh generator seeded by ``seed``."""
+
+    dataset: ArrayDataset
+    batch_size: int
+    shuffle: bool
+    seed: int
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed)
+        return self.dataset.batches(self.batch_size, self.shuffle, generator)
+
+
+def train_epoch(
+    model: nn.Module,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+    before_step: Callable[[], None],
+    after_step: Callable[[], None],
+    should_stop: Callable[[], bool],
+    start_step: int = 0,
+    carried: tuple[float, int, int] = (0.0, 0, 0),
+    resume_rng: torch.Tensor | None = None,
+) -> EpochResult:
+    """One pass over ``loader``: forward, backward, ``before_step`` (gradient scaling and masks),
+    ``optimizer.step()``, ``after_step`` (masks). Skips the first ``start_step`` batches when
+    resuming inside an epoch, then restores the saved RNG state so the rest replays exactly.
+    Raises StopRequested (with the running sums) when ``should_stop()`` turns true.
+    """
+    model.train()
+    criterion = nn.CrossEntropyLoss()
+    loss_sum, correct, seen = carried
+    step = 0
+    for step, (x, y) in enumerate(loader):
+        if step < start_step:
+            continue
+        if step == start_step and resume_rng is not None:
+            torch.set_rng_state(resume_rng)
+        if should_stop():
+            raise StopRequested(step, loss_sum, correct, seen)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        out = model(x)
+        loss = criterion(out, y)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"loss: became {loss.item()} at step {step}; lower the learning rate"
+            )
+        loss.backward()
+        before_step()
+        optimizer.step()
+        after_step()
+        loss_sum += loss.item() * y.numel()
+        correct += int((out.argmax(1) == y).sum())
+        seen += y.numel()
+    return EpochResult(loss=loss_sum / max(seen, 1), top1=correct / max(seen, 1), steps=step + 1)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, loader: Iterable[tuple[torch.Tensor, torch.Tensor]], device: torch.device
+) -> dict[str, float]:
+    """Test loss, top-1 and top-5 accuracy (fractions) of ``model`` on ``loader``."""
+    model.eval()
+    criterion = nn.CrossEntropyLoss(reduction="sum")
+    loss_sum, top1, top5, seen = 0.0, 0, 0, 0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        out = model(x)
+        loss_sum += float(criterion(out, y))
+        k = min(5, out.shape[1])
+        best = out.topk(k, dim=1).indices
+        top1 += int((best[:, 0] == y).sum())
+        top5 += int((best == y[:, None]).any(dim=1).sum())
+        seen += y.numel()
+    n = max(seen, 1)
+    return {"test_loss": loss_sum / n, "top1": top1 / n, "top5": top5 / n}
