@@ -1,0 +1,342 @@
+"""API load benchmark: run lists and layer statistics over loopback against PostgreSQL.
+
+Creates a dedicated database (dropped afterwards), bulk-loads runs and layer-statistic rows with
+COPY, starts uvicorn in a subprocess on a free port, and measures p50/p95 latency with 1 and 16
+concurrent httpx clients (a bounded number of requests each). Writes
+benchmarks/results/api_load.json and prints a Markdown table.
+
+    python benchmarks/api_load.py            # 10,000 runs, 1,000,000 layer rows
+    python benchmarks/api_load.py --quick    # 1,000 runs, 50,000 layer rows (smoke run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from server.auth.service import hash_token  # noqa: E402
+from server.db.migrate import upgrade_to_head  # noqa: E402
+from server.runs.listing import encode_cursor  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "api_load.json"
+STATUSES = ("succeeded", "failed", "cancelled", "queued", "running")
+METHODS = ("spatial-winograd", "native-winograd", "spatial-structured", "spatial-unstructured")
+MODELS = ("vgg-nagadomi", "convpool-cnn-c", "resnet18", "digits-cnn")
+# One run's statistics: 5 stages x 10 epochs x 10 layers x 2 domains = 1,000 rows.
+STAGES, EPOCHS, LAYERS = 5, 10, 10
+ROWS_PER_RUN = STAGES * EPOCHS * LAYERS * 2
+TOKEN = "wp_benchmark-token-" + uuid.uuid4().hex
+TARGETS_MS = {"list first page": 50.0, "list deep page": 50.0, "layer stats of one run": 100.0}
+
+
+def create_database(admin_url: str) -> str:
+    """CREATE a uniquely named database; returns its SQLAlchemy URL."""
+    name = f"wp_bench_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(admin_url: str, url: str) -> None:
+    """DROP the benchmark database."""
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    engine.dispose()
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def seed(url: str, runs: int, layer_rows: int) -> dict[str, Any]:
+    """Bulk-load one user, 4 projects, `runs` runs and `layer_rows` layer rows with COPY."""
+    started = time.perf_counter()
+    now = datetime.now(UTC)
+    recipe = json.dumps({"name": "bench", "model": {"name": "vgg-nagadomi"}, "stages": []})
+    with psycopg.connect(_libpq(url)) as conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO users (username, password_hash, is_admin, is_active, session_generation,"
+            " created_at) VALUES ('bench', 'x', false, true, 0, %s) RETURNING id",
+            (now,),
+        )
+        user_id = cur.fetchone()[0]  # type: ignore[index]
+        cur.execute(
+            "INSERT INTO api_tokens (user_id, name, token_hash, prefix, scopes, created_at)"
+            " VALUES (%s, 'bench', %s, 'wp_bench', 'read write', %s)",
+            (user_id, hash_token(TOKEN), now),
+        )
+        project_ids = []
+        for i in range(4):
+            cur.execute(
+                "INSERT INTO projects (name, description, created_at) VALUES (%s, '', %s)"
+                " RETURNING id",
+                (f"bench-{i}", now),
+            )
+            project_ids.append(cur.fetchone()[0])  # type: ignore[index]
+            cur.execute(
+                "INSERT INTO memberships (project_id, user_id, role, created_at)"
+                " VALUES (%s, %s, 'editor', %s)",
+                (project_ids[-1], user_id, now),
+            )
+        columns = (
+            "project_id, created_by_id, name, recipe, recipe_sha256, method, model_name,"
+            " dataset_name, status, attempt_count, cancel_requested, notes, created_at,"
+            " updated_at"
+        )
+        with cur.copy(f"COPY runs ({columns}) FROM STDIN") as copy:
+            for i in range(runs):
+                created = now - timedelta(seconds=runs - i)
+                copy.write_row(
+                    (
+                        project_ids[i % 4],
+                        user_id,
+                        f"run-{i}",
+                        recipe,
+                        "0" * 64,
+                        METHODS[i % 4],
+                        MODELS[(i // 4) % 4],
+                        "cifar10",
+                        STATUSES[i % 5],
+                        1,
+                        False,
+                        "",
+                        created,
+                        created,
+                    )
+                )
+        cur.execute("SELECT id FROM runs ORDER BY id")
+        run_ids = [row[0] for row in cur.fetchall()]
+        with_stats = run_ids[: max(1, layer_rows // ROWS_PER_RUN)]
+        with cur.copy(
+            "COPY layer_stats (run_id, stage, epoch, layer, domain, numel, nnz,"
+            " sparsity, multiplications) FROM STDIN"
+        ) as copy:
+            for run_id in with_stats:
+                for stage in range(STAGES):
+                    for epoch in range(EPOCHS):
+                        for layer in range(LAYERS):
+                            for domain in ("spatial", "winograd"):
+                                copy.write_row(
+                                    (
+                                        run_id,
+                                        stage,
+                                        epoch,
+                                        f"features.conv{layer}",
+                                        domain,
+                                        36864,
+                                        20000,
+                                        0.46,
+                                        1_000_000,
+                                    )
+                                )
+        conn.commit()
+        cur.execute("ANALYZE")
+    return {"seconds": round(time.perf_counter() - started, 1), "stats_runs": with_stats}
+
+
+def deep_cursor(url: str, depth: int) -> str:
+    """The cursor after `depth` rows of the filtered list (status=succeeded, newest first)."""
+    with psycopg.connect(_libpq(url)) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT created_at, id FROM runs WHERE status = 'succeeded'"
+            " ORDER BY created_at DESC, id DESC OFFSET %s LIMIT 1",
+            (depth - 1,),
+        )
+        created, run_id = cur.fetchone()  # type: ignore[misc]
+    return encode_cursor("created", "desc", created.astimezone(UTC), run_id)
+
+
+def free_port() -> int:
+    """An unused loopback port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    """uvicorn in a subprocess; returns once /healthz answers."""
+    env = {
+        **os.environ,
+        "WINOPRUNE_DATABASE_URL": url,
+        "WINOPRUNE_SECRET_KEY": "b" * 48,
+        "WINOPRUNE_DATA_DIR": tempfile.mkdtemp(prefix="wp-bench-"),
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "server.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--workers",
+            str(workers),
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError("uvicorn did not start")
+
+
+def measure(base: str, paths: list[str], clients: int, requests: int) -> dict[str, float]:
+    """p50/p95/mean latency (ms) and throughput of `requests` GETs spread over `clients`."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    per_client = max(1, requests // clients)
+
+    def worker(index: int) -> list[float]:
+        times = []
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+            client.get(paths[index % len(paths)]).raise_for_status()  # warm the connection
+            for i in range(per_client):
+                path = paths[(index * per_client + i) % len(paths)]
+                start = time.perf_counter()
+                client.get(path).raise_for_status()
+                times.append((time.perf_counter() - start) * 1000)
+        return times
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        latencies = [t for batch in pool.map(worker, range(clients)) for t in batch]
+    elapsed = time.perf_counter() - started
+    quantiles = statistics.quantiles(latencies, n=100)
+    return {
+        "requests": len(latencies),
+        "p50_ms": round(quantiles[49], 2),
+        "p95_ms": round(quantiles[94], 2),
+        "mean_ms": round(statistics.fmean(latencies), 2),
+        "throughput_rps": round(len(latencies) / elapsed, 1),
+    }
+
+
+def git_commit() -> str:
+    """The checked-out commit (plus "+dirty" when the tree has changes)."""
+    try:
+        commit = subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=ROOT, text=True).strip()
+        dirty = subprocess.check_output(["git", "status", "--porcelain"], cwd=ROOT, text=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty.strip() else "")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small data, fewer requests")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get(
+            "WINOPRUNE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    runs, layer_rows, requests = (1_000, 50_000, 160) if args.quick else (10_000, 1_000_000, 800)
+
+    url = create_database(args.pg_url)
+    process = None
+    try:
+        upgrade_to_head(url)
+        seeded = seed(url, runs, layer_rows)
+        print(f"seeded {runs} runs and {layer_rows} layer rows in {seeded['seconds']} s")
+        port = free_port()
+        process = start_server(url, port, args.workers)
+        depth = min(5_000, runs // 5 - 50)
+        scenarios = {
+            "list first page": ["/api/v1/runs?status=succeeded&limit=50"],
+            "list deep page": [
+                f"/api/v1/runs?status=succeeded&limit=50&cursor={deep_cursor(url, depth)}"
+            ],
+            "layer stats of one run": [
+                f"/api/v1/runs/{run_id}/layers" for run_id in seeded["stats_runs"][:200]
+            ],
+        }
+        results = []
+        for name, paths in scenarios.items():
+            for clients in (1, 16):
+                row = {
+                    "scenario": name,
+                    "clients": clients,
+                    **measure(f"http://127.0.0.1:{port}", paths, clients, requests),
+                }
+                row["target_p95_ms"] = TARGETS_MS[name] if clients == 16 else None
+                results.append(row)
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)
+        drop_database(args.pg_url, url)
+
+    report = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "processor": platform.processor(),
+        },
+        "commit": git_commit(),
+        "config": {
+            "quick": args.quick,
+            "runs": runs,
+            "layer_rows": layer_rows,
+            "rows_per_run": ROWS_PER_RUN,
+            "deep_page_offset": depth,
+            "requests_per_measurement": requests,
+            "uvicorn_workers": args.workers,
+            "seed_seconds": seeded["seconds"],
+        },
+        "results": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print("\n| scenario | clients | requests | p50 ms | p95 ms | mean ms | req/s | target p95 |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        target = f"< {r['target_p95_ms']:g} ms" if r["target_p95_ms"] else ""
+        print(
+            f"| {r['scenario']} | {r['clients']} | {r['requests']} | {r['p50_ms']} | "
+            f"{r['p95_ms']} | {r['mean_ms']} | {r['throughput_rps']} | {target} |"
+        )
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

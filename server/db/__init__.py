@@ -1,0 +1,1 @@
+"""db domain of the winoprune service."""

@@ -1,0 +1,1 @@
+"""projects domain of the winoprune service."""

@@ -1,0 +1,1 @@
+"""results domain of the winoprune service."""

@@ -1,0 +1,74 @@
+"""Result endpoints: columnar metrics and layer statistics, CSV/JSON export."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from server.auth.deps import CurrentUser, DbSession
+from server.results import service
+from server.runs.service import get_run
+
+router = APIRouter(prefix="/runs/{run_id}", tags=["results"])
+Domain = Literal["spatial", "winograd"]
+
+
+def fast_json(body: dict[str, Any]) -> Response:
+    """Columnar bodies hold only numbers and strings: dump them without re-validation."""
+    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
+
+
+@router.get("/metrics", response_class=JSONResponse)
+def get_metrics(
+    session: DbSession,
+    user: CurrentUser,
+    run_id: int,
+    after: Annotated[int, Query(ge=0)] = 0,
+    stage: int | None = None,
+    key: Annotated[list[str] | None, Query(max_length=50)] = None,
+) -> Response:
+    """Metrics as columns per point; `after` (the last `cursor`) fetches only new rows."""
+    run = get_run(session, user, run_id)
+    return fast_json(
+        {"run_id": run.id, **service.metrics_columnar(session, run.id, after, stage, key)}
+    )
+
+
+@router.get("/layers", response_class=JSONResponse)
+def get_layers(
+    session: DbSession,
+    user: CurrentUser,
+    run_id: int,
+    stage: int | None = None,
+    epoch: int | None = None,
+    domain: Domain | None = None,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """Per-layer statistics as columns, filtered by stage, epoch and domain."""
+    run = get_run(session, user, run_id)
+    columns = service.layers_columnar(session, run.id, stage, epoch, domain, after)
+    return fast_json({"run_id": run.id, **columns})
+
+
+@router.get("/export", response_model=None)
+def export(
+    session: DbSession,
+    user: CurrentUser,
+    run_id: int,
+    table: Literal["metrics", "layers"] = "metrics",
+    format: Literal["csv", "json"] = "csv",
+) -> StreamingResponse | JSONResponse:
+    """Download metrics or layer statistics as CSV or as JSON records."""
+    run = get_run(session, user, run_id)
+    names, rows = service.export_rows(session, run.id, table)
+    filename = f"run-{run.id}-{table}.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if format == "json":
+        records = [dict(zip(names, row, strict=True)) for row in rows]
+        return JSONResponse(records, headers=headers)
+    return StreamingResponse(
+        service.csv_lines(names, rows), media_type="text/csv; charset=utf-8", headers=headers
+    )

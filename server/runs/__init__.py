@@ -1,0 +1,1 @@
+"""runs domain of the winoprune service."""

@@ -1,0 +1,161 @@
+"""Run lists: filters parsed into bound SQL, keyset pagination with an opaque cursor."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, exists, literal, select, tuple_
+from sqlalchemy.orm import Session
+
+from server.db.models import Run, RunTag, User
+from server.errors import ApiError
+from server.projects.service import member_project_ids, require_role
+
+SortKey = Literal["created", "updated", "status"]
+SORT_COLUMNS: dict[str, Any] = {
+    "created": Run.created_at,
+    "updated": Run.updated_at,
+    "status": Run.status,
+}
+
+
+@dataclass
+class RunFilters:
+    """What the caller asked for; every value ends up as a bound parameter."""
+
+    project: int | None = None
+    status: list[str] | None = None
+    method: str | None = None
+    model: str | None = None
+    dataset: str | None = None
+    owner: str | None = None
+    tag: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    sort: SortKey = "created"
+    order: Literal["asc", "desc"] = "desc"
+    limit: int = 50
+    cursor: str | None = None
+
+
+def encode_cursor(sort: str, order: str, value: Any, run_id: int) -> str:
+    """Opaque cursor for the row after which the next page starts."""
+    raw = value.isoformat() if isinstance(value, datetime) else value
+    payload = json.dumps({"s": sort, "o": order, "v": raw, "i": run_id}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str, order: str) -> tuple[Any, int]:
+    """(sort value, run id) from a cursor made for the same sort and order; else 422."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if payload["s"] != sort or payload["o"] != order:
+            raise ValueError("sort")
+        value = payload["v"]
+        if sort != "status":
+            value = datetime.fromisoformat(value)
+        elif not isinstance(value, str):
+            raise ValueError("value")
+        return value, int(payload["i"])
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(
+            422, "cursor: invalid, or made for another sort/order", field="cursor"
+        ) from None
+
+
+def _conditions(session: Session, user: User, f: RunFilters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if f.project is not None:
+        require_role(session, user, f.project, "viewer")
+        conditions.append(Run.project_id == f.project)
+    else:
+        conditions.append(Run.project_id.in_(member_project_ids(user)))
+    if f.status:
+        conditions.append(Run.status.in_(f.status))
+    if f.method:
+        conditions.append(Run.method == f.method)
+    if f.model:
+        conditions.append(Run.model_name == f.model)
+    if f.dataset:
+        conditions.append(Run.dataset_name == f.dataset)
+    if f.owner:
+        owner_id = select(User.id).where(User.username == f.owner).scalar_subquery()
+        conditions.append(Run.created_by_id == owner_id)
+    if f.tag:
+        conditions.append(exists().where(RunTag.run_id == Run.id, RunTag.tag == f.tag))
+    if f.created_after:
+        conditions.append(Run.created_at >= f.created_after)
+    if f.created_before:
+        conditions.append(Run.created_at < f.created_before)
+    return conditions
+
+
+# Plain columns (no ORM objects, no recipe JSON): lists are the hottest read path.
+LIST_COLUMNS = (
+    Run.id,
+    Run.project_id,
+    Run.name,
+    Run.status,
+    Run.method,
+    Run.model_name.label("model"),
+    Run.dataset_name.label("dataset"),
+    Run.recipe_sha256,
+    User.username.label("owner"),
+    Run.notes,
+    Run.attempt_count,
+    Run.error,
+    Run.cancel_requested,
+    Run.device,
+    Run.progress_stage,
+    Run.progress_epoch,
+    Run.created_at,
+    Run.updated_at,
+    Run.started_at,
+    Run.finished_at,
+)
+
+
+def list_runs(
+    session: Session, user: User, f: RunFilters
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of the user's runs (as RunOut fields) and the next page's cursor (None: end)."""
+    column = SORT_COLUMNS[f.sort]
+    query = (
+        select(*LIST_COLUMNS)
+        .outerjoin(User, User.id == Run.created_by_id)
+        .where(*_conditions(session, user, f))
+    )
+    if f.cursor:
+        value, last_id = decode_cursor(f.cursor, f.sort, f.order)
+        keyset = tuple_(column, Run.id)
+        # Typed literals: SQLite compares the stored text form, so bind through the column type.
+        bound = tuple_(literal(value, column.type), literal(last_id, Run.id.type))
+        query = query.where(keyset < bound if f.order == "desc" else keyset > bound)
+    ordering = (column.desc(), Run.id.desc()) if f.order == "desc" else (column.asc(), Run.id.asc())
+    rows = [
+        dict(row._mapping) for row in session.execute(query.order_by(*ordering).limit(f.limit + 1))
+    ]
+    next_cursor = None
+    if len(rows) > f.limit:
+        rows = rows[: f.limit]
+        next_cursor = encode_cursor(f.sort, f.order, rows[-1][column.key], rows[-1]["id"])
+    _attach_tags(session, rows)
+    for row in rows:
+        row["progress"] = {"stage": row.pop("progress_stage"), "epoch": row.pop("progress_epoch")}
+    return rows, next_cursor
+
+
+def _attach_tags(session: Session, rows: list[dict[str, Any]]) -> None:
+    by_run: dict[int, list[str]] = {row["id"]: [] for row in rows}
+    if by_run:
+        tags = select(RunTag.run_id, RunTag.tag).where(RunTag.run_id.in_(list(by_run)))
+        for run_id, tag in session.execute(tags.order_by(RunTag.run_id, RunTag.tag)):
+            by_run[run_id].append(tag)
+    for row in rows:
+        row["tags"] = by_run[row["id"]]

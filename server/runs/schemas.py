@@ -1,0 +1,153 @@
+"""Request and response bodies of the run endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+TagStr = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:/-]{1,64}$")]
+
+
+class RunCreate(BaseModel):
+    """Submit a run: a recipe (object, or YAML/JSON text) into a project."""
+
+    model_config = ConfigDict(extra="forbid")
+    project: int
+    recipe: dict[str, Any] | str
+    tags: list[TagStr] = Field(default_factory=list, max_length=32)
+    notes: str = Field(default="", max_length=10_000)
+
+
+class RunPatch(BaseModel):
+    """Replace a run's tags and/or notes."""
+
+    model_config = ConfigDict(extra="forbid")
+    tags: list[TagStr] | None = Field(default=None, max_length=32)
+    notes: str | None = Field(default=None, max_length=10_000)
+
+
+class ResumeBody(BaseModel):
+    """Re-run a finished run from one stage on (-1 = pre-training, 0.. = recipe stages)."""
+
+    model_config = ConfigDict(extra="forbid")
+    stage: int = Field(ge=-1)
+
+
+class CloneBody(BaseModel):
+    """Copy a run with recipe changes given as a JSON merge patch (RFC 7396)."""
+
+    model_config = ConfigDict(extra="forbid")
+    project: int | None = None
+    patch: dict[str, Any] = Field(default_factory=dict)
+    tags: list[TagStr] | None = Field(default=None, max_length=32)
+    notes: str | None = Field(default=None, max_length=10_000)
+
+
+class Progress(BaseModel):
+    """Where a running job is."""
+
+    stage: int | None
+    epoch: int | None
+
+
+class StageOut(BaseModel):
+    """One stage of a run."""
+
+    model_config = ConfigDict(from_attributes=True)
+    index: int
+    type: str
+    target: float | None
+    status: str
+    checkpoint: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_s: float | None
+    sparsity: float | None
+    accuracy: float | None
+
+
+class RunOut(BaseModel):
+    """A run in lists."""
+
+    id: int
+    project_id: int
+    name: str
+    status: RunStatus
+    method: str
+    model: str
+    dataset: str
+    recipe_sha256: str
+    owner: str | None
+    tags: list[str]
+    notes: str
+    attempt_count: int
+    error: str | None
+    cancel_requested: bool
+    device: str | None
+    progress: Progress
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class RunDetail(RunOut):
+    """A run with its recipe, stages and worker lease."""
+
+    recipe: dict[str, Any]
+    stages: list[StageOut]
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    heartbeat_at: datetime | None
+
+
+class RunPage(BaseModel):
+    """One page of runs; pass `next_cursor` as `cursor` for the next one (null: the end)."""
+
+    items: list[RunOut]
+    next_cursor: str | None
+
+
+def run_out(run: Any) -> RunOut:
+    """A Run row as the list item shape."""
+    return RunOut(**_run_fields(run))
+
+
+def run_detail(run: Any) -> RunDetail:
+    """A Run row with recipe, stages and lease."""
+    return RunDetail(
+        **_run_fields(run),
+        recipe=run.recipe,
+        stages=[StageOut.model_validate(s) for s in run.stages],
+        lease_owner=run.lease_owner,
+        lease_expires_at=run.lease_expires_at,
+        heartbeat_at=run.heartbeat_at,
+    )
+
+
+def _run_fields(run: Any) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "project_id": run.project_id,
+        "name": run.name,
+        "status": run.status,
+        "method": run.method,
+        "model": run.model_name,
+        "dataset": run.dataset_name,
+        "recipe_sha256": run.recipe_sha256,
+        "owner": run.created_by.username if run.created_by else None,
+        "tags": run.tags,
+        "notes": run.notes,
+        "attempt_count": run.attempt_count,
+        "error": run.error,
+        "cancel_requested": run.cancel_requested,
+        "device": run.device,
+        "progress": Progress(stage=run.progress_stage, epoch=run.progress_epoch),
+        "created_at": run.created_at,
+        "updated_at": run.updated_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+    }

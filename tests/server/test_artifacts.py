@@ -1,0 +1,94 @@
+"""Pretrained-weight uploads: safetensors only, checked against the model, size-limited."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from typing import Any
+
+import torch
+from safetensors.torch import save
+
+from tests.server.conftest import Env, recipe
+from winoprune.models import build_model
+
+
+def _weights(**overrides: torch.Tensor) -> bytes:
+    state = {k: v.contiguous() for k, v in build_model("digits-cnn").state_dict().items()}
+    state.update(overrides)
+    return save(state)
+
+
+def _upload(client: Any, project: int, data: bytes, model: str = "digits-cnn") -> Any:
+    return client.post(
+        f"/api/v1/projects/{project}/artifacts",
+        files={"file": ("w.safetensors", data, "application/octet-stream")},
+        data={"model": model},
+    )
+
+
+def test_upload_validate_download_and_use_in_a_recipe(env: Env, team: dict[str, Any]) -> None:
+    data = _weights()
+    response = _upload(team["editor"], team["alpha"], data)
+    assert response.status_code == 201, response.text
+    artifact = response.json()
+    assert (
+        artifact["kind"] == "pretrained" and artifact["sha256"] == hashlib.sha256(data).hexdigest()
+    )
+    download = team["viewer"].get(f"/api/v1/artifacts/{artifact['id']}/download")
+    assert download.status_code == 200 and download.content == data
+    listed = team["viewer"].get(f"/api/v1/projects/{team['alpha']}/artifacts").json()
+    assert [a["id"] for a in listed] == [artifact["id"]]
+    run = team["editor"].post(
+        "/api/v1/runs",
+        json={
+            "project": team["alpha"],
+            "recipe": recipe(pretrain=None, init_checkpoint=f"artifact:{artifact['id']}"),
+        },
+    )
+    assert run.status_code == 201
+    elsewhere = team["outsider"].post(
+        "/api/v1/runs",
+        json={
+            "project": team["beta"],
+            "recipe": recipe(pretrain=None, init_checkpoint=f"artifact:{artifact['id']}"),
+        },
+    )
+    assert elsewhere.status_code == 422  # an artifact of another project is not visible
+    assert team["editor"].delete(f"/api/v1/artifacts/{artifact['id']}").status_code == 204
+    assert not any(env.settings.artifacts_dir.rglob("*.safetensors"))
+
+
+def test_pickles_and_garbage_are_rejected_without_unpickling(
+    env: Env, team: dict[str, Any]
+) -> None:
+    class Boom:
+        def __reduce__(self) -> Any:
+            return (exec, ("raise SystemExit('unpickled!')",))
+
+    for payload in (pickle.dumps(Boom()), b"not a checkpoint", b""):
+        response = _upload(team["editor"], team["alpha"], payload)
+        assert response.status_code == 422
+        assert response.json()["field"] == "file"
+    assert not any(env.settings.artifacts_dir.rglob("*.safetensors"))
+
+
+def test_names_and_shapes_must_match_the_model(team: dict[str, Any]) -> None:
+    wrong_shape = _weights(**{"classifier.weight": torch.zeros(3, 32)})
+    response = _upload(team["editor"], team["alpha"], wrong_shape)
+    assert response.status_code == 422 and "classifier.weight" in response.json()["detail"]
+    extra = _weights(**{"sneaky": torch.zeros(1)})
+    assert "sneaky" in _upload(team["editor"], team["alpha"], extra).json()["detail"]
+    unknown = _upload(team["editor"], team["alpha"], _weights(), model="no-such-net")
+    assert unknown.status_code == 422 and unknown.json()["field"] == "model"
+
+
+def test_uploads_over_the_limit_are_413(team: dict[str, Any]) -> None:
+    big = save({"x": torch.zeros(400_000)})  # 1.6 MB > the 1 MB test limit
+    response = _upload(team["editor"], team["alpha"], big)
+    assert response.status_code == 413
+    assert "MAX_UPLOAD_MB" in response.text
+
+
+def test_viewers_cannot_upload(team: dict[str, Any]) -> None:
+    assert _upload(team["viewer"], team["alpha"], _weights()).status_code == 403
