@@ -2,16 +2,30 @@
 
 Shapes: input x (N, C, H, W); Winograd weights q (K, C, alpha, alpha); output (N, K, Ho, Wo) with
 ``Ho = H + 2 * padding - r + 1``. Per tile ``Y = AT [ sum_c Q_kc * (BT d_c B) ] A`` (paper-spec 1).
+
+Layout (chosen so that every step is one large GEMM or one copy, measured on CPU): the batch is
+cut into chunks of about CHUNK_BYTES of transformed tiles (cache-resident, no page faults on
+reuse). Per chunk the a x a input tiles are gathered once into D (a*a, P, C), P = n * th * tw; the
+input transform ``BT d B`` is ``kron(BT, BT) @ D`` on the (a*a, P*C) view (two a x a passes for
+a > 4); the channel sum is one batched GEMM over the a*a positions ``M_s = Q_s V_s^T`` (K, P);
+the output transform is ``kron(AT, AT) @ M``, and one copy scatters the m x m tiles into y. The
+backward pass is hand-written and mirrors these steps (see ``_WinogradConv``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from winoprune.transforms import WinogradTransform
+
+# batch chunk size: measured best at 2 MiB on a 2-core EPYC (1 MiB L2 per core)
+CHUNK_BYTES = 2 << 20
+MIN_CHUNK_TILES = 256
 
 
 @lru_cache(maxsize=256)
@@ -26,6 +40,49 @@ def transform_matrices(
     )
 
 
+@dataclass(frozen=True)
+class _FlatTransforms:
+    """The 2-D tile transforms as matrices on flattened tiles, and their transposes.
+
+    ``out_t = kron(AT, AT)`` (m*m, a*a), ``in_t = kron(BT, BT)`` (a*a, a*a). The transposes are
+    stored contiguous because a GEMM with a transposed small left operand is several times slower.
+    """
+
+    out_t: torch.Tensor
+    out_t_adj: torch.Tensor
+    in_t: torch.Tensor
+    in_t_adj: torch.Tensor
+    bt: torch.Tensor
+    bt_adj: torch.Tensor
+
+
+@lru_cache(maxsize=256)
+def _flat_transforms(
+    tf: WinogradTransform, device: torch.device, dtype: torch.dtype
+) -> _FlatTransforms:
+    """Built in float64 and rounded once, so each entry is the exact product of two entries."""
+    ka, kb = torch.kron(tf.AT, tf.AT), torch.kron(tf.BT, tf.BT)
+    return _FlatTransforms(
+        *(
+            t.contiguous().to(device=device, dtype=dtype)
+            for t in (ka, ka.t(), kb, kb.t(), tf.BT, tf.BT.t())
+        )
+    )
+
+
+def _transform_tiles(kron: torch.Tensor, one_d: torch.Tensor, tiles: torch.Tensor) -> torch.Tensor:
+    """Apply ``one_d`` along both tile axes of tiles (a*a, R): ``kron(one_d, one_d) @ tiles``.
+
+    For a > 4 two passes of a x a GEMMs (2a multiply-adds per entry) beat one pass of the
+    a^2 x a^2 Kronecker product (a^2 per entry); for F(2,3)'s 4 x 4 tiles the single pass wins.
+    """
+    a = one_d.shape[0]
+    if a <= 4:
+        return kron @ tiles
+    half = (one_d @ tiles.view(a, -1)).view(a, a, -1)
+    return torch.matmul(one_d, half).view(a * a, -1)
+
+
 def to_winograd(w: torch.Tensor, tf: WinogradTransform) -> torch.Tensor:
     """Spatial weights w (K, C, r, r) -> Winograd weights ``Q = G w G^T`` (K, C, alpha, alpha)."""
     if w.dim() != 4 or w.shape[-1] != tf.r or w.shape[-2] != tf.r:
@@ -37,7 +94,213 @@ def to_winograd(w: torch.Tensor, tf: WinogradTransform) -> torch.Tensor:
 
 
 def output_size(size: int, r: int, padding: int) -> int:
+    """Output length of a stride-1 convolution: ``size + 2 * padding - r + 1``."""
     return size + 2 * padding - r + 1
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """Sizes of one call: input, output, tiles and the zero-padded input they cover."""
+
+    n: int
+    c: int
+    k: int
+    h: int
+    w: int
+    pad: int
+    m: int
+    a: int
+    ho: int
+    wo: int
+    th: int
+    tw: int
+
+    @property
+    def tiles(self) -> int:
+        return self.n * self.th * self.tw
+
+    @property
+    def padded(self) -> tuple[int, int]:
+        """(Hp, Wp): the input padded to whole tiles, ``tiles * m + r - 1``."""
+        r = self.a - self.m + 1
+        return self.th * self.m + r - 1, self.tw * self.m + r - 1
+
+
+def _geometry(x: torch.Tensor, q: torch.Tensor, tf: WinogradTransform, pad: int) -> _Geometry:
+    n, c, h, w = x.shape
+    ho, wo = output_size(h, tf.r, pad), output_size(w, tf.r, pad)
+    m = tf.m
+    return _Geometry(n, c, q.shape[0], h, w, pad, m, tf.alpha, ho, wo, -(-ho // m), -(-wo // m))
+
+
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    """Follow the input's layout, as F.conv2d does (channels-last in, channels-last out)."""
+    if (
+        x.dim() == 4
+        and not x.is_contiguous()
+        and x.is_contiguous(memory_format=torch.channels_last)
+    ):
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def _tile_view(
+    t: torch.Tensor, size: tuple[int, int], step: int, tiles: tuple[int, int]
+) -> torch.Tensor:
+    """(size_h, size_w, N, tiles_h, tiles_w, C) strided view of t (N, C, H, W); no copy.
+
+    Element [p, q, n, i, j, c] is ``t[n, c, i * step + p, j * step + q]``; tiles may overlap.
+    """
+    sn, sc, sh, sw = t.stride()
+    shape = (size[0], size[1], t.shape[0], tiles[0], tiles[1], t.shape[1])
+    strides = (sh, sw, sn, step * sh, step * sw, sc)
+    return t.as_strided(shape, strides, t.storage_offset())
+
+
+def _chunks(geo: _Geometry, itemsize: int) -> list[tuple[int, _Geometry]]:
+    """Split the batch so that one chunk's transformed tiles take about CHUNK_BYTES.
+
+    The tile tensors are several times the size of the input; in chunks they stay in cache and
+    are recycled by the allocator instead of being page-faulted in afresh on every call.
+    """
+    per_image = geo.a * geo.a * geo.th * geo.tw * max(geo.c, geo.k) * itemsize
+    size = max(1, CHUNK_BYTES // per_image, -(-MIN_CHUNK_TILES // (geo.th * geo.tw)))
+    return [(n0, replace(geo, n=min(size, geo.n - n0))) for n0 in range(0, geo.n, size)]
+
+
+def _input_tiles(xp: torch.Tensor, geo: _Geometry) -> torch.Tensor:
+    """The overlapping a x a tiles of the padded input xp gathered into D (a*a, P, C)."""
+    tiles = _tile_view(xp, (geo.a, geo.a), geo.m, (geo.th, geo.tw))
+    return tiles.contiguous().view(geo.a * geo.a, geo.tiles, geo.c)
+
+
+def _write_output(
+    y_tiles: torch.Tensor, bias: torch.Tensor | None, geo: _Geometry, out: torch.Tensor
+) -> None:
+    """Scatter m x m output tiles (m*m, K, P) into out (n, K, th*m, tw*m), adding the bias."""
+    m, k = geo.m, geo.k
+    dst = out.view(geo.n, k, geo.th, m, geo.tw, m)
+    src = y_tiles.view(m, m, k, geo.n, geo.th, geo.tw).permute(3, 2, 4, 0, 5, 1)
+    if bias is None:
+        dst.copy_(src)
+    else:
+        torch.add(src, bias.view(1, k, 1, 1, 1, 1), out=dst)
+
+
+def _grad_tiles(grad_y: torch.Tensor, geo: _Geometry) -> torch.Tensor:
+    """The (tile-padded) output gradient cut into m x m tiles (m*m, K, P)."""
+    tiles = _tile_view(grad_y, (geo.m, geo.m), geo.m, (geo.th, geo.tw))
+    return tiles.permute(0, 1, 5, 2, 3, 4).contiguous().view(geo.m * geo.m, geo.k, geo.tiles)
+
+
+def _overlap_add(d_tiles: torch.Tensor, geo: _Geometry, out: torch.Tensor) -> None:
+    """Sum the gradients of overlapping input tiles (a, a, n, th, tw, C) into out (n, C, H, W).
+
+    Tiles overlap by r - 1. The sum is formed in a blocked buffer (m, m, n, bh, bw, C) whose
+    element [u, v, n, i, j, c] is padded position (i*m + u, j*m + v): the a x a tile splits into
+    m x m blocks, and each block adds to a shifted slice of the buffer with contiguous channel
+    runs (a col2im). Copies then unblock it and crop the padding.
+    """
+    m, a, th, tw = geo.m, geo.a, geo.th, geo.tw
+    extra = -(-a // m) - 1  # blocks a tile reaches beyond its own
+    blocked = d_tiles.new_empty((m, m, geo.n, th + extra, tw + extra, geo.c))
+    if extra:
+        blocked[:, :, :, th:].zero_()
+        blocked[:, :, :, :th, tw:].zero_()
+    for p0 in range(0, a, m):
+        for q0 in range(0, a, m):
+            part = d_tiles[p0 : p0 + m, q0 : q0 + m]
+            i0, j0 = p0 // m, q0 // m
+            dst = blocked[: part.shape[0], : part.shape[1], :, i0 : i0 + th, j0 : j0 + tw]
+            dst.copy_(part) if p0 == q0 == 0 else dst.add_(part)
+    full = out.new_empty((geo.n, geo.c, (th + extra) * m, (tw + extra) * m))
+    full.view(geo.n, geo.c, th + extra, m, tw + extra, m).copy_(blocked.permute(2, 5, 3, 0, 4, 1))
+    out.copy_(full[:, :, geo.pad : geo.pad + geo.h, geo.pad : geo.pad + geo.w])
+
+
+class _WinogradConv(torch.autograd.Function):
+    """y = winograd_conv2d(x, q, bias) with a hand-written backward, in batch chunks.
+
+    Per Winograd position s, with V_s (P, C) the transformed input tiles and Q_s (K, C):
+    ``M_s = Q_s V_s^T`` (K, P) and ``Y = kron(AT, AT) M``. The adjoints are
+    ``dM = kron(AT, AT)^T dY``, ``dQ_s = dM_s V_s``, ``dV_s = dM_s^T Q_s`` and
+    ``dD = kron(BT, BT)^T dV``; dD holds the gradients of the overlapping input tiles, which are
+    summed back into dx (the adjoint of the tile gather).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        q: torch.Tensor,
+        bias: torch.Tensor | None,
+        tf: WinogradTransform,
+        pad: int,
+    ) -> torch.Tensor:
+        geo, fmt = _geometry(x, q, tf, pad), _memory_format(x)
+        a, m = geo.a, geo.m
+        flat = _flat_transforms(tf, x.device, x.dtype)
+        # Q_s (K, C) per position s; contiguous, else bmm falls back to a slow per-matrix loop
+        q_pos = q.permute(2, 3, 0, 1).contiguous().view(a * a, geo.k, geo.c)
+        hp, wp = geo.padded
+        xp = F.pad(x, (pad, wp - geo.w - pad, pad, hp - geo.h - pad))
+        out = torch.empty(
+            (geo.n, geo.k, geo.th * m, geo.tw * m),
+            dtype=x.dtype,
+            device=x.device,
+            memory_format=fmt,
+        )
+        saved = []
+        for n0, part in _chunks(geo, x.element_size()):
+            d = _input_tiles(xp[n0 : n0 + part.n], part).view(a * a, -1)
+            v = _transform_tiles(flat.in_t, flat.bt, d).view(a * a, part.tiles, geo.c)
+            prod = torch.bmm(q_pos, v.transpose(1, 2))  # (a*a, K, P)
+            y_tiles = flat.out_t @ prod.view(a * a, -1)  # (m*m, K*P)
+            _write_output(y_tiles, bias, part, out[n0 : n0 + part.n])
+            saved.append(v if ctx.needs_input_grad[1] else None)
+        ctx.geo, ctx.fmt, ctx.tf, ctx.has_bias = geo, fmt, tf, bias is not None
+        ctx.saved_v = saved
+        ctx.save_for_backward(q_pos)
+        if out.shape[2:] != (geo.ho, geo.wo):
+            return out[:, :, : geo.ho, : geo.wo].contiguous(memory_format=fmt)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_y: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        geo, fmt, saved_v = ctx.geo, ctx.fmt, ctx.saved_v
+        (q_pos,) = ctx.saved_tensors
+        a, m = geo.a, geo.m
+        flat = _flat_transforms(ctx.tf, grad_y.device, grad_y.dtype)
+        grad_y = grad_y.contiguous(memory_format=fmt)
+        tiled = F.pad(grad_y, (0, geo.tw * m - geo.wo, 0, geo.th * m - geo.ho))
+        need_x, need_q, need_bias = ctx.needs_input_grad[:3]
+        grad_x = (
+            torch.empty(
+                (geo.n, geo.c, geo.h, geo.w),
+                dtype=grad_y.dtype,
+                device=grad_y.device,
+                memory_format=fmt,
+            )
+            if need_x
+            else None
+        )
+        d_q = q_pos.new_zeros(q_pos.shape) if need_q else None  # (a*a, K, C)
+        for (n0, part), v in zip(_chunks(geo, grad_y.element_size()), saved_v, strict=True):
+            dy = _grad_tiles(tiled[n0 : n0 + part.n], part).view(m * m, -1)
+            d_prod = (flat.out_t_adj @ dy).view(a * a, geo.k, part.tiles)
+            if grad_x is not None:
+                d_v = torch.bmm(d_prod.transpose(1, 2), q_pos).view(a * a, -1)  # (a*a, P*C)
+                d_tiles = _transform_tiles(flat.in_t_adj, flat.bt_adj, d_v)
+                shape = (a, a, part.n, part.th, part.tw, geo.c)
+                _overlap_add(d_tiles.view(shape), part, grad_x[n0 : n0 + part.n])
+            if d_q is not None:
+                d_q.baddbmm_(d_prod, v)
+        grad_q = None
+        if d_q is not None:
+            grad_q = d_q.view(a, a, geo.k, geo.c).permute(2, 3, 0, 1).contiguous()
+        grad_bias = grad_y.sum(dim=(0, 2, 3)) if ctx.has_bias and need_bias else None
+        return grad_x, grad_q, grad_bias, None, None
 
 
 def winograd_conv2d(
@@ -53,29 +316,11 @@ def winograd_conv2d(
     zero-padded to whole m x m output tiles, transformed (``V = BT d B``), multiplied by q in one
     batched GEMM over the a*a positions (``M = Q V`` summing over channels) and transformed back
     (``Y = AT M A``); the extra rows and columns are cropped. ``padding`` defaults to r // 2.
+    Device and dtype follow x; gradients flow to x, q and bias.
     """
-    m, r, a = tf.m, tf.r, tf.alpha
-    pad = r // 2 if padding is None else padding
+    pad = tf.r // 2 if padding is None else padding
     _check_inputs(x, q, tf, bias, pad)
-    n, c, h, w = x.shape
-    k = q.shape[0]
-    ho, wo = output_size(h, r, pad), output_size(w, r, pad)
-    th, tw = -(-ho // m), -(-wo // m)
-    hp, wp = th * m + r - 1, tw * m + r - 1
-    xp = F.pad(x, (pad, wp - w - pad, pad, hp - h - pad))
-
-    at, _, bt = transform_matrices(tf, x.device, x.dtype)
-    tiles = xp.unfold(2, a, m).unfold(3, a, m)  # (N, C, th, tw, a, a)
-    v = bt @ tiles @ bt.transpose(0, 1)  # (N, C, th, tw, a, a)
-    v = v.permute(4, 5, 1, 0, 2, 3).reshape(a * a, c, n * th * tw)
-    qm = q.permute(2, 3, 0, 1).reshape(a * a, k, c)
-    prod = torch.bmm(qm, v)  # (a*a, K, N*th*tw)
-    prod = prod.reshape(a, a, k, n, th, tw).permute(3, 2, 4, 5, 0, 1)  # (N, K, th, tw, a, a)
-    y = at @ prod @ at.transpose(0, 1)  # (N, K, th, tw, m, m)
-    y = y.permute(0, 1, 2, 4, 3, 5).reshape(n, k, th * m, tw * m)[:, :, :ho, :wo]
-    if bias is not None:
-        y = y + bias.view(1, k, 1, 1)
-    return y
+    return _WinogradConv.apply(x, q, bias, tf, pad)
 
 
 def _check_inputs(
@@ -88,14 +333,21 @@ def _check_inputs(
     a = tf.alpha
     if x.dim() != 4:
         raise ValueError(f"input: expected a 4-D tensor (N, C, H, W), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"input: expected a floating-point tensor, got {x.dtype}")
     if q.dim() != 4 or q.shape[-1] != a or q.shape[-2] != a:
         raise ValueError(
             f"weight: expected Winograd weights (K, C, {a}, {a}) for {tf.name}, "
             f"got {tuple(q.shape)}"
         )
+    if q.dtype != x.dtype or q.device != x.device:
+        raise TypeError(
+            f"weight: dtype/device {q.dtype}/{q.device} differ from the input's "
+            f"{x.dtype}/{x.device}"
+        )
     if q.shape[1] != x.shape[1]:
         raise ValueError(f"input: has {x.shape[1]} channels but the weight expects {q.shape[1]}")
-    if not isinstance(pad, int) or pad < 0:
+    if isinstance(pad, bool) or not isinstance(pad, int) or pad < 0:
         raise ValueError(f"padding: must be an integer >= 0, got {pad!r}")
     ho, wo = output_size(x.shape[2], tf.r, pad), output_size(x.shape[3], tf.r, pad)
     if ho < 1 or wo < 1:

@@ -32,6 +32,13 @@ class WinogradConv2d(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
+        if padding is not None and (
+            isinstance(padding, bool) or not isinstance(padding, int) or padding < 0
+        ):
+            raise ValueError(f"padding: must be an integer >= 0, got {padding!r}")
         a = transform.alpha
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -71,13 +78,11 @@ class WinogradConv2d(nn.Module):
         tf = transform or cook_toom(m, r)
         if tf.r != r:
             raise ValueError(f"transform: {tf.name} does not fit a {r}x{r} kernel")
-        pad = conv.padding
-        assert isinstance(pad, tuple)
         layer = cls(
             conv.in_channels,
             conv.out_channels,
             tf,
-            padding=int(pad[0]),
+            padding=_symmetric_padding(conv),
             bias=conv.bias is not None,
             device=conv.weight.device,
             dtype=conv.weight.dtype,
@@ -141,10 +146,22 @@ def ineligibility(conv: nn.Module, kernel_sizes: tuple[int, ...] | None = None) 
         return f"dilation {tuple(conv.dilation)} is not 1"
     if conv.groups != 1:
         return f"groups={conv.groups} is not 1"
-    if not isinstance(conv.padding, tuple) or conv.padding[0] != conv.padding[1]:
+    if _symmetric_padding(conv) is None:
         return f"padding {conv.padding!r} is not symmetric"
     if conv.padding_mode != "zeros":
         return f"padding_mode {conv.padding_mode!r} is not 'zeros'"
+    return None
+
+
+def _symmetric_padding(conv: nn.Conv2d) -> int | None:
+    """The conv's padding as one integer (``"same"`` is r // 2 for odd r), or None if uneven."""
+    pad = conv.padding
+    if pad == "valid":
+        return 0
+    if pad == "same":
+        return conv.kernel_size[0] // 2 if conv.kernel_size[0] % 2 == 1 else None
+    if isinstance(pad, tuple) and pad[0] == pad[1]:
+        return int(pad[0])
     return None
 
 
