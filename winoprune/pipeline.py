@@ -2,9 +2,13 @@
 
 Stage -1 is dense pretraining (absent when the recipe starts from ``init_checkpoint``); recipe
 stage i is pipeline stage i. Within a stage, epoch 0 is the evaluation right after pruning
-and epochs 1..E follow each training epoch. A checkpoint is written after pruning and after every
-epoch (and at a stop request), and ``run()`` resumes from the latest one: every epoch reseeds
-from (seed, stage, epoch), so a resumed run reproduces an uninterrupted one exactly on the CPU.
+and epochs 1..E follow each training epoch. A polynomial sparsity schedule re-prunes at the start
+of its scheduled epochs; ``optimizer.lr: auto`` runs the lr range test after the first pruning
+(its choice is the epoch metric "lr" and is stored in every checkpoint of the stage). A
+checkpoint is written after pruning and after every epoch (and at a stop request), and ``run()``
+resumes from the latest one: every epoch reseeds from (seed, stage, epoch) and the pruning
+schedule is a function of the epoch, so a resumed run reproduces an uninterrupted one exactly on
+the CPU.
 """
 
 from __future__ import annotations
@@ -20,11 +24,14 @@ import torch
 
 from winoprune import checkpoints as ckpt
 from winoprune.data import build_datasets
+from winoprune.data.base import mix_seed
 from winoprune.layers import WinogradConv2d, convert_model
+from winoprune.lr_finder import lr_range_test
 from winoprune.masks import MaskSet, winograd_masks
 from winoprune.metrics import LayerStat, layer_stats, position_zero_map, summary
 from winoprune.models import build_model
-from winoprune.pruning import WinogradGradScaler, prune_model
+from winoprune.optim import gradient_hook, scaling_note
+from winoprune.pruning import prune_model
 from winoprune.recipe import Recipe
 from winoprune.stages import PRETRAIN_STAGE, StagePlan, layer_policy, plan_stages
 from winoprune.training import (
@@ -37,6 +44,9 @@ from winoprune.training import (
     train_epoch,
 )
 from winoprune.transforms import standard_transform
+
+LR_KEY = "base_lr"  # checkpoint sidecar extra: the stage's base lr (the range test's choice)
+LR_FINDER_STREAM = 0x1F1D  # seed stream of the range test's batches, apart from the epochs'
 
 
 @dataclass
@@ -185,21 +195,27 @@ class Pipeline:
         return tensors
 
     # -- one stage ----------------------------------------------------------------------------
-    def _prune(self, plan: StagePlan) -> dict[str, Any]:
+    def _prune(self, plan: StagePlan, target: float | None = None, epoch: int = 0) -> None:
+        """Prune to ``target`` (default the stage's); converts to Winograd where the stage does."""
         if plan.domain == "winograd":
             self._to_winograd_domain()
+        target = plan.target if target is None else target
         if not plan.prunes:
-            return {}
+            return
         self.masks, results = prune_model(
-            self.model, plan.method, plan.target, self.policy, self.tf, self.masks
+            self.model, plan.method, target, self.policy, self.tf, self.masks
         )
         self.masks.apply(self.model)
-        return {name: round(r.sparsity, 4) for name, r in results.items()}
+        achieved = {name: round(r.sparsity, 4) for name, r in results.items()}
+        where = f" epoch {epoch}" if epoch else ""
+        self.cb.on_log(f"stage {plan.index}{where} pruned to {target:.4f}: {achieved}")
 
     def _report(self, plan: StagePlan, epoch: int, extra: dict[str, float]) -> EpochReport:
         self.masks.apply(self.model)
         metrics = evaluate(self.model, self.test_loader, self.device)
         metrics.update(extra)
+        if plan.gradual:
+            metrics["target"] = plan.target_in_effect(epoch)
         rows = layer_stats(self.model, self.input_shape, self.tf)
         totals = summary(rows, self.counted_layers())
         report = EpochReport(plan.index, plan.type, epoch, metrics, rows, asdict(totals))
@@ -218,25 +234,52 @@ class Pipeline:
         }
 
     def _before_step(self, plan: StagePlan) -> Callable[[], None]:
-        """Gradient scaling by F_hat^-alpha in winograd-direct stages; nothing otherwise."""
-        if plan.type != "winograd-direct":
-            return lambda: None
-        return WinogradGradScaler(self.model, alpha=plan.grad_exponent).apply
+        """The stage's gradient hook: F_hat^-alpha scaling (winograd-direct with sgd), the
+        natural step P grad P (precond-sgd), or nothing."""
+        return gradient_hook(self.model, plan.type, plan.optimizer.name, plan.grad_exponent)
+
+    def _after_step(self) -> None:
+        self.masks.apply(self.model)
+
+    def _find_lr(self, plan: StagePlan) -> float:
+        """The stage's base lr: the recipe's, or the lr range test's (state restored after)."""
+        if not plan.auto_lr:
+            return float(plan.optimizer.lr)
+        optimizer = build_optimizer(self.model.parameters(), plan.optimizer, plan.lr_finder.min_lr)
+        seed = mix_seed(self.recipe.seed, plan.index, LR_FINDER_STREAM)
+        loader = make_loader(
+            self.train_ds, self.recipe.batch_size, True, seed, self.recipe.data.num_workers
+        )
+        found = lr_range_test(
+            self.model, loader, optimizer, self.device, plan.lr_finder,
+            self._before_step(plan), self._after_step,
+        )  # fmt: skip
+        self.cb.on_log(f"stage {plan.index} {found.summary()}")
+        return found.lr
+
+    def _start_stage(self, plan: StagePlan) -> tuple[float, EpochReport]:
+        """Prune, pick the base lr, report epoch 0; returns (base lr, that report)."""
+        self.cb.on_stage_start(plan)
+        self._prune(plan, plan.pruning_target(0))
+        note = scaling_note(plan.type, plan.optimizer, plan.grad_exponent)
+        if note:
+            self.cb.on_log(f"stage {plan.index}: {note}")
+        base_lr = self._find_lr(plan)
+        return base_lr, self._report(plan, 0, {"lr": base_lr})
 
     def _run_stage(
         self, plan: StagePlan, resume: tuple[ckpt.CheckpointMeta, dict[str, torch.Tensor]] | None
     ) -> dict[str, Any] | None:
         started = time.time()
         if resume is None:
-            self.cb.on_stage_start(plan)
-            achieved = self._prune(plan)
-            if achieved:
-                self.cb.on_log(f"stage {plan.index} pruned: {achieved}")
-            last = self._report(plan, 0, {"lr": plan.optimizer.lr})
-        optimizer = build_optimizer(self.model.parameters(), plan.optimizer)
+            base_lr, last = self._start_stage(plan)
+        else:
+            base_lr = self._resumed_lr(plan, resume[0])
+        extra: dict[str, Any] = {LR_KEY: base_lr}
+        optimizer = build_optimizer(self.model.parameters(), plan.optimizer, base_lr)
         start_epoch, start_step, carried, rng = 0, 0, (0.0, 0, 0), None
         if resume is None:
-            self._save(plan.index, 0, optimizer, done=plan.epochs == 0)
+            self._save(plan.index, 0, optimizer, done=plan.epochs == 0, extra=extra)
         else:
             meta, tensors = resume
             ckpt.unpack_optimizer(optimizer, tensors, meta.optimizer)
@@ -245,9 +288,13 @@ class Pipeline:
                 loss_sum, correct, seen = meta.extra["carried"]
                 carried = (float(loss_sum), int(correct), int(seen))
                 rng = tensors["rng.torch"]
-        before_step, after_step = self._before_step(plan), lambda: self.masks.apply(self.model)
+        before_step = self._before_step(plan)
         for epoch in range(start_epoch, plan.epochs):
-            lr = lr_at(plan.optimizer.lr, plan.schedule, epoch, plan.epochs)
+            target = plan.pruning_target(epoch)
+            # a stop inside this epoch saved the masks after its pruning step: no re-pruning
+            if epoch > 0 and target is not None and not (epoch == start_epoch and start_step):
+                self._prune(plan, target, epoch)
+            lr = lr_at(base_lr, plan.schedule, epoch, plan.epochs)
             set_lr(optimizer, lr)
             seed = epoch_seed(self.recipe.seed, plan.index, epoch)
             torch.manual_seed(seed)
@@ -256,21 +303,23 @@ class Pipeline:
             )
             try:
                 result = train_epoch(
-                    self.model, loader, optimizer, self.device, before_step, after_step,
+                    self.model, loader, optimizer, self.device, before_step, self._after_step,
                     self.cb.should_stop, start_step, carried, rng,
                 )  # fmt: skip
             except StopRequested as stop:
                 sums = [stop.loss_sum, stop.correct, stop.seen]
-                self._save(plan.index, epoch, optimizer, stop.step, extra={"carried": sums})
+                self._save(
+                    plan.index, epoch, optimizer, stop.step, extra={**extra, "carried": sums}
+                )
                 return None
             start_step, carried, rng = 0, (0.0, 0, 0), None
-            extra = {"lr": lr, "train_loss": result.loss, "train_top1": result.top1}
-            last = self._report(plan, epoch + 1, extra)
-            self._save(plan.index, epoch + 1, optimizer, done=epoch + 1 == plan.epochs)
+            metrics = {"lr": lr, "train_loss": result.loss, "train_top1": result.top1}
+            last = self._report(plan, epoch + 1, metrics)
+            self._save(plan.index, epoch + 1, optimizer, done=epoch + 1 == plan.epochs, extra=extra)
             if self.cb.should_stop() and epoch + 1 < plan.epochs:
                 return None
         if resume is not None and plan.epochs == start_epoch:
-            last = self._report(plan, plan.epochs, {"lr": plan.optimizer.lr})
+            last = self._report(plan, plan.epochs, {"lr": base_lr})
         result_row = {
             "stage": plan.index,
             "type": plan.type,
@@ -282,6 +331,17 @@ class Pipeline:
         }
         self.cb.on_stage_end(plan, result_row)
         return result_row
+
+    @staticmethod
+    def _resumed_lr(plan: StagePlan, meta: ckpt.CheckpointMeta) -> float:
+        """The base lr a resumed stage started with (the range test is not run again)."""
+        if not plan.auto_lr:
+            return float(plan.optimizer.lr)
+        if LR_KEY not in meta.extra:
+            raise ValueError(
+                f"checkpoint: stage {plan.index} uses lr auto but its checkpoint has no {LR_KEY}"
+            )
+        return float(meta.extra[LR_KEY])
 
     # -- the whole job ------------------------------------------------------------------------
     def run(self) -> PipelineResult:

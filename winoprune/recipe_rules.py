@@ -43,11 +43,87 @@ def data_rules(data: Any) -> Rules:
     return rules
 
 
+# stage types whose weights live in the Winograd domain during training (dense stages keep
+# whatever domain the model is in; precond-sgd is a no-op on spatial layers)
+PRECOND_STAGE_TYPES = ("winograd-direct", "native-winograd", "dense")
+SGD_NAMES = ("sgd", "precond-sgd")
+
+
 def optimizer_rules(opt: Any) -> Rules:
     """Nesterov momentum needs SGD with momentum > 0 (as torch.optim.SGD demands)."""
-    if opt.nesterov and (opt.name != "sgd" or opt.momentum == 0):
-        return [("nesterov", "needs name sgd and momentum > 0")]
+    if opt.nesterov and (opt.name not in SGD_NAMES or opt.momentum == 0):
+        return [("nesterov", "needs name sgd or precond-sgd and momentum > 0")]
     return []
+
+
+def lr_finder_rules(finder: Any) -> Rules:
+    """The range test sweeps upwards: min_lr < max_lr."""
+    if finder.min_lr >= finder.max_lr:
+        return [("max_lr", f"must be > min_lr ({finder.min_lr}), got {finder.max_lr}")]
+    return []
+
+
+def sparsity_schedule_rules(schedule: Any) -> Rules:
+    """initial belongs to the polynomial schedule."""
+    if schedule.name == "constant" and schedule.initial is not None:
+        return [("initial", "only for the polynomial schedule")]
+    return []
+
+
+def _lr_finder_rule(phase: Any) -> Rules:
+    if phase.lr_finder is not None and phase.optimizer.lr != "auto":
+        return [("lr_finder", "needs optimizer.lr: auto (the range test chooses the lr)")]
+    return []
+
+
+def pretrain_rules(pretrain: Any) -> Rules:
+    """lr_finder goes with lr auto; precond-sgd needs Winograd-domain weights."""
+    rules = _lr_finder_rule(pretrain)
+    if pretrain.optimizer.name == "precond-sgd":
+        rules.append(
+            (
+                "optimizer.name",
+                "precond-sgd needs Winograd-domain weights; pretraining trains spatial weights",
+            )
+        )
+    return rules
+
+
+def _optimizer_stage_rules(stage: Any) -> Rules:
+    rules: Rules = []
+    if stage.optimizer.name == "precond-sgd":
+        if stage.type not in PRECOND_STAGE_TYPES:
+            rules.append(
+                (
+                    "optimizer.name",
+                    f"precond-sgd needs Winograd-domain weights; {stage.type} stages train "
+                    "spatial weights",
+                )
+            )
+        if stage.grad_exponent is not None:
+            rules.append(
+                ("grad_exponent", "precond-sgd replaces the F_hat scaling; leave it unset")
+            )
+    return rules
+
+
+def _sparsity_schedule_stage_rules(stage: Any) -> Rules:
+    schedule = stage.sparsity_schedule
+    if schedule is None or schedule.name == "constant":
+        return []
+    if stage.type == "dense":
+        return [("sparsity_schedule", "dense stages prune nothing; leave it unset")]
+    rules: Rules = []
+    if stage.epochs == 0:
+        rules.append(("sparsity_schedule", "the polynomial schedule needs epochs >= 1"))
+    if schedule.initial is not None and schedule.initial > stage.target:
+        rules.append(
+            (
+                "sparsity_schedule.initial",
+                f"must be <= target ({stage.target}), got {schedule.initial}",
+            )
+        )
+    return rules
 
 
 def schedule_rules(schedule: Any) -> Rules:
@@ -65,12 +141,16 @@ def schedule_rules(schedule: Any) -> Rules:
 
 
 def stage_rules(stage: Any) -> Rules:
-    """grad_exponent belongs to winograd-direct; dense stages prune nothing."""
+    """grad_exponent belongs to winograd-direct; dense stages prune nothing; precond-sgd,
+    lr_finder and sparsity_schedule go where they have a meaning."""
     rules: Rules = []
     if stage.grad_exponent is not None and stage.type != "winograd-direct":
         rules.append(("grad_exponent", f"only for winograd-direct stages, not {stage.type}"))
     if stage.type == "dense" and stage.target != 0:
         rules.append(("target", "dense stages fine-tune without pruning; leave target at 0"))
+    rules += _optimizer_stage_rules(stage)
+    rules += _lr_finder_rule(stage)
+    rules += _sparsity_schedule_stage_rules(stage)
     return rules
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -21,26 +22,39 @@ class StopRequested(Exception):
         self.step, self.loss_sum, self.correct, self.seen = step, loss_sum, correct, seen
 
 
-def build_optimizer(params: Iterable[nn.Parameter], spec) -> torch.optim.Optimizer:
-    """SGD (momentum, nesterov), Adam or AdamW from an optimizer spec of the recipe."""
+OPTIMIZERS = ("sgd", "adam", "adamw", "precond-sgd")
+
+
+def build_optimizer(
+    params: Iterable[nn.Parameter], spec: Any, lr: float | None = None
+) -> torch.optim.Optimizer:
+    """SGD (momentum, nesterov), Adam or AdamW from an optimizer spec of the recipe.
+
+    ``lr`` overrides ``spec.lr`` (required when it is "auto": the range test's result).
+    ``precond-sgd`` is torch SGD here; its natural step ``grad_Q <- P grad_Q P`` is the stage's
+    gradient hook (``winoprune.optim.gradient_hook``), run between backward and ``step()``.
+    """
     params = list(params)
     name = spec.name
-    if name == "sgd":
+    rate = spec.lr if lr is None else lr
+    if not isinstance(rate, int | float) or isinstance(rate, bool):
+        raise ValueError(f"optimizer.lr: {rate!r} needs the lr range test's result (pass lr)")
+    if name in ("sgd", "precond-sgd"):
         return torch.optim.SGD(
             params,
-            lr=spec.lr,
+            lr=rate,
             momentum=spec.momentum,
             weight_decay=spec.weight_decay,
             nesterov=bool(getattr(spec, "nesterov", False)) and spec.momentum > 0,
         )
     if name == "adam":
-        return torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay)
+        return torch.optim.Adam(params, lr=rate, weight_decay=spec.weight_decay)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=spec.lr, weight_decay=spec.weight_decay)
-    raise ValueError(f"optimizer.name: unknown optimizer {name!r} (sgd, adam, adamw)")
+        return torch.optim.AdamW(params, lr=rate, weight_decay=spec.weight_decay)
+    raise ValueError(f"optimizer.name: unknown optimizer {name!r} ({', '.join(OPTIMIZERS)})")
 
 
-def lr_at(base_lr: float, schedule, epoch: int, epochs: int) -> float:
+def lr_at(base_lr: float, schedule: Any, epoch: int, epochs: int) -> float:
     """Learning rate of epoch ``epoch`` (0-based) of a stage with ``epochs`` epochs."""
     name = getattr(schedule, "name", "constant")
     if name == "constant":

@@ -1,0 +1,368 @@
+"""Issue 7, section 1: compare Winograd pruning methods on CIFAR-10 at one epoch budget.
+
+VGG-nagadomi (width 0.25) with F(4,3) tiles, from one shared dense checkpoint (trained once by
+``benchmarks/recipes/dense-pretrain.yaml`` and reused from ``--out`` when present); then every
+method's recipe in ``benchmarks/recipes/`` runs through the project's own pipeline with
+``init_checkpoint`` set to those weights and the same stages-times-epochs budget. A dense control
+fine-tunes for the same number of epochs. Per method it records test top-1 and the overall
+Winograd-domain sparsity after every stage, per-layer sparsity, wall time, and the highest
+sparsity whose top-1 is within 0.5 and 1.0 percentage points of the dense control's.
+
+    python benchmarks/pruning_methods.py --quick        # ~10 min on 2 idle cores
+    python benchmarks/pruning_methods.py                # ~1 hour
+
+Writes ``<out>/pruning_methods[-quick].json`` and ``.html`` (plotly: top-1 vs sparsity) and
+prints a Markdown table. Benchmarks measure; they never assert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tarfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from safetensors.torch import save_file
+
+from winoprune import checkpoints as ckpt
+from winoprune.pipeline import Callbacks, EpochReport, Pipeline
+from winoprune.recipe import Recipe, parse_recipe
+from winoprune.stages import StagePlan
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = ROOT / "benchmarks" / "recipes"
+ARCHIVE = Path("/work/shared/data/cifar10-jpg.tar.gz")
+CACHE = Path("~/.cache/winoprune").expanduser()
+METHODS = (
+    "dense",
+    "spatial-winograd",
+    "native-winograd",
+    "spatial-structured",
+    "spatial-unstructured",
+    "sw-precond",
+    "sw-adam",
+    "sw-auto",
+    "sw-poly",
+    "sw-precond-poly",
+    "sw-precond-auto",
+)
+TOLERANCES_PP = (0.5, 1.0)
+
+
+@dataclass(frozen=True)
+class Mode:
+    """Problem size of a run: data subsets, pretraining epochs, which recipe stages run."""
+
+    name: str
+    train_subset: int
+    test_subset: int | None
+    pretrain_epochs: int
+    stages: tuple[int, ...] | None  # indices into each recipe's stages; None = all
+    stage_epochs: int | None  # None = as in the recipe
+    finder_steps: int | None  # cap on lr_finder.steps; None = as in the recipe
+
+
+MODES = {
+    "quick": Mode("quick", 2000, 2000, 15, (1, 3, 5), 2, 20),
+    "full": Mode("full", 10000, 5000, 20, None, None, None),
+}
+
+
+# -- data, recipes ----------------------------------------------------------------------------
+def ensure_data(data_dir: Path, archive: Path) -> Path:
+    """Unpack the CIFAR-10 JPEG folders to ``data_dir`` (outside the repository) once."""
+    data_dir = data_dir.expanduser().resolve()
+    if (data_dir / "train").is_dir() and (data_dir / "test").is_dir():
+        return data_dir
+    if data_dir.is_relative_to(ROOT):
+        raise SystemExit(f"--data-dir: {data_dir} is inside the repository; use one outside it")
+    if not archive.is_file():
+        raise SystemExit(f"--archive: {archive} not found")
+    print(f"unpacking {archive} to {data_dir} ...", flush=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(data_dir, filter="data")
+    return data_dir
+
+
+def load_raw(name: str) -> dict[str, Any]:
+    data = yaml.safe_load((RECIPES / f"{name}.yaml").read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def adapt(raw: dict[str, Any], mode: Mode, data_dir: Path, seed: int) -> dict[str, Any]:
+    """The recipe for this run: data location and size, seed, the mode's stages and epochs."""
+    data = {**raw, "seed": seed}
+    data["data"] = {
+        **raw["data"],
+        "root": str(data_dir),
+        "train_subset": mode.train_subset,
+        "test_subset": mode.test_subset,
+    }
+    stages = raw.get("stages", [])
+    if mode.stages is not None:
+        stages = [stages[i] for i in mode.stages if i < len(stages)]
+    data["stages"] = [adapt_stage(s, mode) for s in stages]
+    if data.get("pretrain"):
+        data["pretrain"] = {**raw["pretrain"], "epochs": mode.pretrain_epochs}
+    return data
+
+
+def adapt_stage(stage: dict[str, Any], mode: Mode) -> dict[str, Any]:
+    stage = dict(stage)
+    if mode.stage_epochs is not None:
+        stage["epochs"] = mode.stage_epochs
+    if mode.finder_steps is not None and "lr_finder" in stage:
+        finder = stage["lr_finder"]
+        stage["lr_finder"] = {**finder, "steps": min(finder.get("steps", 40), mode.finder_steps)}
+    return stage
+
+
+# -- running ----------------------------------------------------------------------------------
+class Collector(Callbacks):
+    """Keeps the last report of every stage (per-layer sparsity included) and the log lines."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.last: dict[int, EpochReport] = {}
+        self.curve: list[dict[str, float]] = []
+        self.logs: list[str] = []
+
+    def on_stage_start(self, plan: StagePlan) -> None:
+        print(f"  [{self.name}] stage {plan.index} {plan.type} -> {plan.target}", flush=True)
+
+    def on_epoch(self, report: EpochReport) -> None:
+        self.last[report.stage] = report
+        point = {"stage": report.stage, "epoch": report.epoch, "top1": report.metrics["top1"]}
+        point["winograd_sparsity"] = report.summary["winograd_sparsity"]
+        point["lr"] = report.metrics.get("lr", float("nan"))
+        self.curve.append(point)
+
+    def on_log(self, message: str) -> None:
+        self.logs.append(message)
+        if "lr range test" in message:
+            print(f"  [{self.name}] {message}", flush=True)
+
+
+def run_recipe(recipe: Recipe, out: Path, name: str) -> tuple[Collector, float]:
+    shutil.rmtree(out, ignore_errors=True)  # a benchmark run starts fresh (no resume)
+    collector = Collector(name)
+    started = time.perf_counter()
+    result = Pipeline(recipe, out, collector).run()
+    if result.status != "succeeded":
+        raise RuntimeError(f"{name}: pipeline ended {result.status}")
+    return collector, time.perf_counter() - started
+
+
+def dense_start(mode: Mode, data_dir: Path, seed: int, out_dir: Path, work: Path) -> dict[str, Any]:
+    """Train (or reuse) the shared dense checkpoint; returns its path, accuracy and timing."""
+    recipe = parse_recipe(adapt(load_raw("dense-pretrain"), mode, data_dir, seed))
+    weights = out_dir / f"pruning_methods-dense-{mode.name}-seed{seed}.safetensors"
+    info_file = weights.with_suffix(".json")
+    if weights.is_file() and info_file.is_file():
+        info = json.loads(info_file.read_text())
+        if info.get("recipe_sha256") == recipe.sha256():
+            print(f"reusing the dense checkpoint {weights}", flush=True)
+            return {**info, "reused": True}
+    print(f"pretraining the dense start point ({mode.pretrain_epochs} epochs)", flush=True)
+    collector, seconds = run_recipe(recipe, work / "dense-pretrain", "dense-pretrain")
+    _, path = ckpt.list_checkpoints(work / "dense-pretrain" / "checkpoints")[-1]
+    model = {k: v for k, v in ckpt.load_tensors(path).items() if k.startswith("model.")}
+    save_file(model, str(weights))
+    report = collector.last[-1]
+    info = {
+        "path": str(weights),
+        "recipe_sha256": recipe.sha256(),
+        "epochs": mode.pretrain_epochs,
+        "top1": report.metrics["top1"],
+        "seconds": round(seconds, 1),
+    }
+    info_file.write_text(json.dumps(info, indent=1))
+    return {**info, "reused": False}
+
+
+def stage_rows(collector: Collector, recipe: Recipe) -> list[dict[str, Any]]:
+    rows = []
+    for index, stage in enumerate(recipe.stages):
+        report = collector.last[index]
+        winograd = {r.layer: round(r.sparsity, 4) for r in report.layers if r.domain == "winograd"}
+        spatial = {r.layer: round(r.sparsity, 4) for r in report.layers if r.domain == "spatial"}
+        rows.append(
+            {
+                "stage": index,
+                "type": stage.type,
+                "target": stage.target,
+                "top1": report.metrics["top1"],
+                "winograd_sparsity": report.summary["winograd_sparsity"],
+                "lr": report.metrics.get("lr"),
+                "layers_winograd_sparsity": winograd,
+                "layers_spatial_sparsity": spatial,
+            }
+        )
+    return rows
+
+
+def run_method(name: str, mode: Mode, data_dir: Path, seed: int, init: Path, work: Path):
+    raw = adapt(load_raw(name), mode, data_dir, seed)
+    raw["init_checkpoint"] = str(init)
+    recipe = parse_recipe(raw)
+    print(f"{name}: {len(recipe.stages)} stages, {recipe.total_epochs()} epochs", flush=True)
+    collector, seconds = run_recipe(recipe, work / name, name)
+    return {
+        "description": recipe.description,
+        "recipe_sha256": recipe.sha256(),
+        "epochs": recipe.total_epochs(),
+        "wall_seconds": round(seconds, 1),
+        "stages": stage_rows(collector, recipe),
+        "curve": collector.curve,
+        "lr_range_tests": [m for m in collector.logs if "lr range test" in m],
+    }
+
+
+# -- results ----------------------------------------------------------------------------------
+def best_within(stages: list[dict[str, Any]], reference: float, pp: float) -> float | None:
+    """Highest stage-end Winograd sparsity whose top-1 is >= reference - pp points."""
+    ok = [s["winograd_sparsity"] for s in stages if s["top1"] >= reference - pp / 100 - 1e-12]
+    return max(ok) if ok else None
+
+
+def summarise(methods: dict[str, dict[str, Any]]) -> float | None:
+    control = methods.get("dense")
+    reference = control["stages"][-1]["top1"] if control else None
+    for result in methods.values():
+        for pp in TOLERANCES_PP:
+            key = f"max_sparsity_within_{pp}pp"
+            value = best_within(result["stages"], reference, pp) if reference else None
+            result[key] = value
+    return reference
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{100 * value:.{digits}f}"
+
+
+def markdown_table(methods: dict[str, dict[str, Any]], reference: float | None) -> str:
+    head = (
+        "| method | final Winograd sparsity % | final top-1 % | vs dense (pp) | "
+        "max sparsity % within 0.5 pp | within 1.0 pp | wall s |\n"
+        "|---|---:|---:|---:|---:|---:|---:|\n"
+    )
+    lines = []
+    for name, r in methods.items():
+        last = r["stages"][-1]
+        delta = "-" if reference is None else f"{100 * (last['top1'] - reference):+.1f}"
+        lines.append(
+            f"| {name} | {pct(last['winograd_sparsity'])} | {pct(last['top1'])} | {delta} | "
+            f"{pct(r['max_sparsity_within_0.5pp'])} | {pct(r['max_sparsity_within_1.0pp'])} | "
+            f"{r['wall_seconds']:.0f} |"
+        )
+    return head + "\n".join(lines)
+
+
+def write_html(path: Path, methods: dict[str, dict[str, Any]], reference: float | None, title: str):
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name, r in methods.items():
+        xs = [100 * s["winograd_sparsity"] for s in r["stages"]]
+        ys = [100 * s["top1"] for s in r["stages"]]
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers", name=name))
+    if reference is not None:
+        for pp, dash in ((0.0, "solid"), *((pp, "dot") for pp in TOLERANCES_PP)):
+            label = "dense control" if pp == 0 else f"dense - {pp} pp"
+            fig.add_hline(y=100 * reference - pp, line_dash=dash, annotation_text=label)
+    fig.update_layout(
+        title=title, xaxis_title="Winograd-domain sparsity (%)", yaxis_title="test top-1 (%)"
+    )
+    fig.write_html(str(path), include_plotlyjs=True, full_html=True)
+
+
+def provenance(seed: int, threads: int) -> dict[str, Any]:
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    return {
+        "seed": seed,
+        "commit": git("rev-parse", "HEAD"),
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "torch": torch.__version__,
+            "threads": threads,
+            "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+        },
+    }
+
+
+# -- main -------------------------------------------------------------------------------------
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="2k images, 3 stages (~10 min)")
+    p.add_argument("--data-dir", type=Path, default=CACHE / "cifar10-jpg")
+    p.add_argument("--archive", type=Path, default=ARCHIVE)
+    p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    p.add_argument("--work-dir", type=Path, default=CACHE / "pruning-methods")
+    p.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    return p.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    if unknown := [m for m in methods if m not in METHODS]:
+        raise SystemExit(f"--methods: unknown {unknown}; known: {', '.join(METHODS)}")
+    torch.set_num_threads(args.threads)
+    mode = MODES["quick" if args.quick else "full"]
+    data_dir = ensure_data(args.data_dir, args.archive)
+    args.out.mkdir(parents=True, exist_ok=True)
+    work = args.work_dir.expanduser() / f"{mode.name}-seed{args.seed}"
+    started = time.perf_counter()
+    meta = provenance(args.seed, args.threads)
+    start = dense_start(mode, data_dir, args.seed, args.out, work)
+    print(f"dense start point: top-1 {100 * start['top1']:.1f}%", flush=True)
+    results: dict[str, dict[str, Any]] = {}
+    for name in methods:
+        results[name] = run_method(name, mode, data_dir, args.seed, Path(start["path"]), work)
+        last = results[name]["stages"][-1]
+        print(
+            f"{name}: top-1 {100 * last['top1']:.1f}% at Winograd sparsity "
+            f"{100 * last['winograd_sparsity']:.1f}% ({results[name]['wall_seconds']:.0f} s)",
+            flush=True,
+        )
+    reference = summarise(results)
+    table = markdown_table(results, reference)
+    suffix = "-quick" if args.quick else ""
+    payload = {
+        "benchmark": "pruning_methods",
+        "mode": mode.__dict__,
+        **meta,
+        "dense_start": start,
+        "dense_control_top1": reference,
+        "wall_seconds_total": round(time.perf_counter() - started, 1),
+        "methods": results,
+        "table_markdown": table,
+    }
+    (args.out / f"pruning_methods{suffix}.json").write_text(json.dumps(payload, indent=1))
+    title = f"Pruning methods, VGG-nagadomi 0.25, F(4,3), CIFAR-10 ({mode.name}, seed {args.seed})"
+    write_html(args.out / f"pruning_methods{suffix}.html", results, reference, title)
+    print()
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
