@@ -44,6 +44,29 @@ class Settings(BaseSettings):
     events_poll_s: float = Field(default=1.0, gt=0)
     events_ping_s: float = Field(default=15.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1)
+    # -- workers (worker/, see README "Workers and deployment") --------------------------------
+    # Celery queues: runs whose recipe says device "cpu" go to the CPU queue, all others to GPU.
+    worker_queue_gpu: str = "gpu"
+    worker_queue_cpu: str = "cpu"
+    # One task trains a run for at most this long, checkpoints, and re-enqueues the next slice
+    # (keeps every task well inside Redis' visibility timeout).
+    worker_slice_minutes: float = Field(default=30, gt=0)
+    # Time a slice may overrun before Celery's soft limit (the stop waits for the current step).
+    worker_slice_grace_s: float = Field(default=900, gt=0)
+    worker_heartbeat_s: float = Field(default=2.0, gt=0)  # lease renewal and cancel check
+    worker_lease_s: float = Field(default=60, gt=0)  # re-queued this long after the last beat
+    worker_max_attempts: int = Field(default=3, ge=1)  # starts of a run before it is failed
+    worker_retry_delay_s: float = Field(default=10, ge=0)  # back-off after an infrastructure error
+    worker_sweep_interval_s: float = Field(default=15, ge=0)  # 0: no sweeper in this worker
+    # A queued (or handed-over) run untouched this long is re-sent when its queue is empty.
+    worker_requeue_after_s: float = Field(default=120, gt=0)
+    # `winoprune serve` starts a worker next to the API; None: only with an embedded broker.
+    worker_embedded: bool | None = None
+    # Where checkpoints live: "local" (the artifacts dir, a shared path in production) or "s3".
+    artifact_store: Literal["local", "s3"] = "local"
+    s3_bucket: str | None = None
+    s3_prefix: str = "winoprune"
+    s3_endpoint_url: str | None = None
 
     @property
     def resolved_database_url(self) -> str:
@@ -58,6 +81,12 @@ class Settings(BaseSettings):
         if self.broker_url:
             return self.broker_url
         return f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+
+    @property
+    def broker_is_embedded(self) -> bool:
+        """True when the broker needs no server (kombu's SQLAlchemy or filesystem transport)."""
+        scheme = self.resolved_broker_url.split("://", 1)[0].lower()
+        return scheme.startswith("sqla+") or scheme in ("filesystem", "memory")
 
     @property
     def artifacts_dir(self) -> Path:

@@ -15,6 +15,7 @@ from rich.table import Table
 from tqdm import tqdm
 
 from winoprune import pipeline as pl
+from winoprune.cli_remote import register_remote_commands
 from winoprune.recipe import RecipeError, load_recipe
 
 app = typer.Typer(help="Spatial-Winograd pruning of CNNs.", no_args_is_help=True)
@@ -176,6 +177,17 @@ def recipes_validate(files: Annotated[list[Path], typer.Argument(help="recipe fi
 
 
 @app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Start the service (API + an embedded worker when the broker is embedded)."""
+    from worker.launcher import serve_with_worker  # lazily: the core never imports the service
+
+    serve_with_worker(host=host, port=port)
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     from importlib.metadata import version as pkg_version
@@ -194,6 +206,9 @@ def _load_or_exit(path: Path):
     except (OSError, ValueError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
+
+
+register_remote_commands(app)
 
 
 def main() -> None:

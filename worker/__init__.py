@@ -1,0 +1,1 @@
+"""Celery workers that run winoprune pipelines for the service (see README "Workers")."""

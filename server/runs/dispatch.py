@@ -15,6 +15,9 @@ from collections.abc import Callable
 from fastapi import FastAPI
 
 EnqueueRun = Callable[[int], None]
+# The Celery workers' hook (worker/tasks.py): WINOPRUNE_DISPATCHER=worker.tasks:enqueue_run.
+# `winoprune serve` and docker-compose.yml set it; without it runs stay queued.
+CELERY_DISPATCHER = "worker.tasks:enqueue_run"
 logger = logging.getLogger("winoprune.server.dispatch")
 
 
