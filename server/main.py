@@ -19,6 +19,7 @@ from server.errors import install_error_handlers
 from server.events.router import router as events_router
 from server.health.checks import broker_check_for
 from server.health.router import router as health_router
+from server.pages import install as install_pages
 from server.projects.router import router as projects_router
 from server.results.router import router as results_router
 from server.runs.dispatch import load_enqueue
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api)
     app.include_router(health_router)
     install_error_handlers(app)
+    install_pages(app)
     app.add_middleware(
         UploadLimitMiddleware,
         max_bytes=settings.max_upload_bytes + MULTIPART_OVERHEAD,

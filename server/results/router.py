@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from server.auth.deps import CurrentUser, DbSession
 from server.results import service
+from server.results.patterns import NoCheckpoint, run_patterns
 from server.runs.service import get_run
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["results"])
@@ -51,6 +52,25 @@ def get_layers(
     run = get_run(session, user, run_id)
     columns = service.layers_columnar(session, run.id, stage, epoch, domain, after)
     return fast_json({"run_id": run.id, **columns})
+
+
+@router.get("/patterns", response_class=JSONResponse)
+def get_patterns(
+    request: Request,
+    session: DbSession,
+    user: CurrentUser,
+    run_id: int,
+    stage: int | None = None,
+    layer: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """Fraction of zeros at each Winograd position per layer, from the stage's checkpoint."""
+    run = get_run(session, user, run_id)
+    try:
+        body = run_patterns(session, request.app.state.settings, run.id, stage, layer)
+    except NoCheckpoint as exc:
+        field, _, message = str(exc).partition(": ")
+        return JSONResponse({"detail": message, "field": field}, status_code=404)
+    return fast_json(body)
 
 
 @router.get("/export", response_model=None)

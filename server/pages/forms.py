@@ -1,0 +1,39 @@
+"""Choices of the new-run form, read from the recipe schema (one source of truth)."""
+
+from __future__ import annotations
+
+from typing import Any, get_args
+
+from winoprune.models import model_names
+from winoprune.recipe import DataSpec, Method, OptimizerSpec, StageType
+
+TILES = ("F(2,3)", "F(4,3)", "F(6,3)")
+DEVICES = ("auto", "cpu", "cuda")
+METHOD_LABELS = {
+    "spatial-winograd": "spatial-Winograd (Yu et al.)",
+    "native-winograd": "native Winograd (Li et al.)",
+    "spatial-structured": "spatial baseline: structured",
+    "spatial-unstructured": "spatial baseline: unstructured",
+    "dense": "dense (no pruning)",
+}
+
+
+def _literal_choices(annotation: Any) -> list[str]:
+    """The values of a Literal annotation (or of the Literal inside an Optional)."""
+    values = get_args(annotation)
+    if values and all(isinstance(v, str) for v in values):
+        return list(values)
+    return [v for arg in values for v in _literal_choices(arg)]
+
+
+def form_options() -> dict[str, Any]:
+    """Select options: models, data sets, tiles, methods, stage types, optimizers, devices."""
+    return {
+        "models": model_names(),
+        "datasets": _literal_choices(DataSpec.model_fields["name"].annotation),
+        "tiles": list(TILES),
+        "methods": [(m, METHOD_LABELS.get(m, m)) for m in get_args(Method)],
+        "stage_types": list(get_args(StageType)),
+        "optimizers": _literal_choices(OptimizerSpec.model_fields["name"].annotation),
+        "devices": list(DEVICES),
+    }

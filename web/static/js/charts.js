@@ -1,0 +1,136 @@
+// One function per chart. Every chart is drawn with Plotly.react and a fixed uirevision, so
+// zoom, pan and legend choices survive live updates. Plotly is the global from plotly.min.js.
+import { stageLabel } from "./results-labels.js";
+
+const UIREVISION = "winoprune";
+const CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+const COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d", "#4d7c0f"];
+const FONT = { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 13 };
+
+function layout(extra) {
+  return {
+    uirevision: UIREVISION,
+    font: FONT,
+    margin: { l: 60, r: 20, t: 10, b: 60 },
+    legend: { orientation: "h", y: -0.22 },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+    ...extra,
+  };
+}
+
+function draw(el, traces, extraLayout) {
+  window.Plotly.react(el, traces, layout(extraLayout), CONFIG);
+  el.dataset.ready = "1";
+}
+
+const pctAxis = (title) => ({ title: { text: title }, tickformat: ".0%", rangemode: "tozero" });
+
+// Accuracy (left axis) and loss (right axis) over every epoch, stage boundaries as dotted lines.
+export function accuracyLossChart(el, series) {
+  const traces = [
+    { name: "top-1 accuracy", x: series.x, y: series.accuracy, text: series.labels, mode: "lines+markers", line: { color: COLORS[0] }, hovertemplate: "%{text}<br>top-1 %{y:.2%}<extra></extra>" },
+    { name: "test loss", x: series.x, y: series.loss, text: series.labels, yaxis: "y2", mode: "lines+markers", line: { color: COLORS[1] }, hovertemplate: "%{text}<br>loss %{y:.4f}<extra></extra>" },
+  ];
+  if (series.trainAccuracy) {
+    traces.splice(1, 0, { name: "train top-1", x: series.x, y: series.trainAccuracy, text: series.labels, mode: "lines", line: { color: COLORS[0], dash: "dot" }, hovertemplate: "%{text}<br>train top-1 %{y:.2%}<extra></extra>" });
+  }
+  const shapes = series.boundaries.slice(1).map((b) => ({ type: "line", xref: "x", yref: "paper", x0: b.x - 0.5, x1: b.x - 0.5, y0: 0, y1: 1, line: { dash: "dot", width: 1, color: "#64748b" } }));
+  const annotations = series.boundaries.map((b) => ({ x: b.x - 0.5, y: 1, xref: "x", yref: "paper", text: stageLabel(b.stage), showarrow: false, xanchor: "left", yanchor: "bottom", font: { size: 11, color: "#475569" } }));
+  draw(el, traces, {
+    xaxis: { title: { text: "epoch (all stages)" }, zeroline: false },
+    yaxis: { ...pctAxis("top-1 accuracy"), range: [0, 1] },
+    yaxis2: { title: { text: "test loss" }, overlaying: "y", side: "right", rangemode: "tozero" },
+    margin: { l: 60, r: 60, t: 24, b: 60 },
+    shapes,
+    annotations,
+  });
+}
+
+// Overall Winograd-domain sparsity of each stage beside its target.
+export function stageSparsityChart(el, rows) {
+  const x = rows.map((r) => stageLabel(r.index));
+  draw(el, [
+    { type: "bar", name: "achieved", x, y: rows.map((r) => r.sparsity), marker: { color: COLORS[0] }, hovertemplate: "%{x}: %{y:.1%}<extra>achieved</extra>" },
+    { type: "scatter", mode: "markers", name: "target", x, y: rows.map((r) => r.target), marker: { symbol: "line-ew-open", size: 28, line: { width: 3, color: COLORS[1] } }, hovertemplate: "%{x}: %{y:.1%}<extra>target</extra>" },
+  ], { yaxis: { ...pctAxis("sparsity"), range: [0, 1] } });
+}
+
+// Winograd-domain and spatial sparsity per layer (one bar per layer and domain).
+export function layerSparsityChart(el, rows) {
+  const x = rows.map((r) => r.layer);
+  draw(el, [
+    { type: "bar", name: "Winograd domain", x, y: rows.map((r) => r.winograd), marker: { color: COLORS[0] }, hovertemplate: "%{x}: %{y:.2%}<extra>Winograd</extra>" },
+    { type: "bar", name: "spatial", x, y: rows.map((r) => r.spatial), marker: { color: COLORS[2] }, hovertemplate: "%{x}: %{y:.2%}<extra>spatial</extra>" },
+  ], { barmode: "group", yaxis: { ...pctAxis("sparsity"), range: [0, 1] }, xaxis: { type: "category", automargin: true } });
+}
+
+// Layer x stage heatmap of Winograd-domain sparsity.
+export function layerStageHeatmap(el, matrix) {
+  draw(el, [{
+    type: "heatmap", x: matrix.stages.map(stageLabel), y: matrix.layers, z: matrix.z, zmin: 0, zmax: 1,
+    colorscale: "Blues", reversescale: true, colorbar: { tickformat: ".0%" }, hovertemplate: "%{y} · %{x}: %{z:.2%}<extra></extra>",
+  }], { xaxis: { type: "category" }, yaxis: { type: "category", autorange: "reversed", automargin: true }, margin: { l: 90, r: 20, t: 10, b: 40 } });
+}
+
+// Multiplications per image of each layer: direct, dense Winograd, sparse Winograd.
+export function multiplicationsChart(el, rows) {
+  const x = rows.map((r) => r.layer);
+  const bar = (name, key, color) => ({ type: "bar", name, x, y: rows.map((r) => r[key]), marker: { color }, hovertemplate: `%{x}: %{y:,.0f}<extra>${name}</extra>` });
+  draw(el, [bar("direct", "direct", COLORS[4]), bar("dense Winograd", "dense", COLORS[3]), bar("sparse Winograd", "sparse", COLORS[0])], {
+    barmode: "group", yaxis: { title: { text: "multiplications / image" }, type: "log" }, xaxis: { type: "category", automargin: true },
+  });
+}
+
+function matrixHeatmap(el, matrix, colorscale, zmin, zmax, format) {
+  const size = matrix.length;
+  const ticks = [...Array(size).keys()];
+  draw(el, [{
+    type: "heatmap", z: matrix, x: ticks, y: ticks, zmin, zmax, colorscale, reversescale: colorscale === "Blues",
+    text: matrix.map((row) => row.map((v) => (v === null ? "" : format(v)))), texttemplate: "%{text}",
+    hovertemplate: "position (%{y}, %{x}): %{text}<extra></extra>",
+  }], { xaxis: { dtick: 1, title: { text: "column" }, constrain: "domain" }, yaxis: { dtick: 1, autorange: "reversed", scaleanchor: "x", title: { text: "row" } }, margin: { l: 50, r: 10, t: 10, b: 50 } });
+}
+
+// The a x a fraction of zeros at each Winograd position of one layer.
+export function zeroMapChart(el, matrix) {
+  matrixHeatmap(el, matrix, "Blues", 0, 1, (v) => `${Math.round(100 * v)}%`);
+}
+
+// The a x a importance factors F-hat of the tile.
+export function importanceChart(el, matrix) {
+  const max = Math.max(...matrix.flat());
+  matrixHeatmap(el, matrix, "Oranges", 1, max, (v) => (v >= 100 ? v.toFixed(0) : v.toPrecision(3)));
+}
+
+// Top-1 accuracy per epoch, one line per run.
+export function compareAccuracyChart(el, runs) {
+  draw(el, runs.map((run, i) => ({
+    name: run.label, x: run.series.x, y: run.series.accuracy, text: run.series.labels, mode: "lines+markers",
+    line: { color: COLORS[i % COLORS.length] }, hovertemplate: `${run.label}<br>%{text}<br>top-1 %{y:.2%}<extra></extra>`,
+  })), { xaxis: { title: { text: "epoch (all stages)" } }, yaxis: { ...pctAxis("top-1 accuracy"), range: [0, 1] } });
+}
+
+// Per-layer Winograd sparsity of each run's last stage, one bar trace per run.
+export function compareLayersChart(el, runs) {
+  draw(el, runs.map((run, i) => ({
+    type: "bar", name: run.label, x: run.rows.map((r) => r.layer), y: run.rows.map((r) => r.winograd),
+    marker: { color: COLORS[i % COLORS.length] }, hovertemplate: `${run.label}<br>%{x}: %{y:.2%}<extra></extra>`,
+  })), { barmode: "group", yaxis: { ...pctAxis("Winograd sparsity"), range: [0, 1] }, xaxis: { type: "category", automargin: true } });
+}
+
+// Accuracy against Winograd sparsity, one point per finished stage; one trace per method.
+export function paretoChart(el, points, front) {
+  const methods = [...new Set(points.map((p) => p.method))].sort();
+  const traces = methods.map((method, i) => {
+    const mine = points.filter((p) => p.method === method);
+    return {
+      type: "scatter", mode: "markers", name: method, x: mine.map((p) => p.sparsity), y: mine.map((p) => p.accuracy),
+      customdata: mine.map((p) => [p.runId, p.stage]), text: mine.map((p) => `${p.runName} (#${p.runId}) · ${stageLabel(p.stage)}`),
+      marker: { size: 10, color: COLORS[i % COLORS.length] }, hovertemplate: "%{text}<br>sparsity %{x:.1%} · top-1 %{y:.2%}<extra></extra>",
+    };
+  });
+  const sorted = [...front].sort((a, b) => a.sparsity - b.sparsity);
+  traces.push({ type: "scatter", mode: "lines", name: "Pareto front", x: sorted.map((p) => p.sparsity), y: sorted.map((p) => p.accuracy), line: { dash: "dash", color: "#64748b", shape: "hv" }, hoverinfo: "skip" });
+  draw(el, traces, { xaxis: pctAxis("Winograd-domain sparsity"), yaxis: pctAxis("top-1 accuracy"), hovermode: "closest" });
+}
