@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run demo test lint format bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: install
+	$(VENV)/bin/winoprune serve --host 127.0.0.1 --port 8000
+
+demo: install
 	$(VENV)/bin/winoprune run recipes/digits-demo.yaml --out runs/digits-demo
 
 test: install
@@ -32,6 +35,9 @@ format: install
 
 bench: install
 	$(PY) benchmarks/winograd_layer.py
+	$(PY) benchmarks/winograd_error.py
+	$(PY) benchmarks/api_load.py
+	$(PY) benchmarks/pruning_methods.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache runs
