@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import torch
@@ -213,6 +214,21 @@ def convert_model(
         _set_submodule(model, name, WinogradConv2d.from_conv2d(module, m=m, transform=tf))
         report.converted.append(name)
     return report
+
+
+def winograd_layers(
+    model: nn.Module, layers: Iterable[str] | None = None
+) -> dict[str, WinogradConv2d]:
+    """The model's WinogradConv2d modules by name, optionally only ``layers`` (all must exist)."""
+    wanted = set(layers) if layers is not None else None
+    found = {
+        name: module
+        for name, module in model.named_modules()
+        if isinstance(module, WinogradConv2d) and (wanted is None or name in wanted)
+    }
+    if wanted is not None and (missing := wanted - set(found)):
+        raise ValueError(f"layers: not WinogradConv2d modules of the model: {sorted(missing)}")
+    return found
 
 
 def _set_submodule(model: nn.Module, name: str, new: nn.Module) -> None:

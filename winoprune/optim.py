@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from winoprune.layers import WinogradConv2d
+from winoprune.layers import winograd_layers
 from winoprune.pruning import WinogradGradScaler
 from winoprune.transforms import WinogradTransform
 
@@ -65,14 +65,7 @@ class WinogradPreconditioner:
     """
 
     def __init__(self, model: nn.Module, layers: Iterable[str] | None = None) -> None:
-        wanted = set(layers) if layers is not None else None
-        self.layers: dict[str, WinogradConv2d] = {
-            name: module
-            for name, module in model.named_modules()
-            if isinstance(module, WinogradConv2d) and (wanted is None or name in wanted)
-        }
-        if wanted is not None and (missing := wanted - set(self.layers)):
-            raise ValueError(f"layers: not WinogradConv2d modules of the model: {sorted(missing)}")
+        self.layers = winograd_layers(model, layers)
         self._p = {name: natural_preconditioner(m.transform) for name, m in self.layers.items()}
         self.calls = 0
 

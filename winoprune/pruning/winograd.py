@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from winoprune.importance import importance_factors, scale_gradient
-from winoprune.layers import WinogradConv2d
+from winoprune.layers import winograd_layers
 from winoprune.pruning.bisection import (
     DEFAULT_MAX_ITERATIONS,
     DEFAULT_TOLERANCE,
@@ -77,14 +77,7 @@ class WinogradGradScaler:
         if isinstance(alpha, bool) or not isinstance(alpha, int | float) or alpha < 0:
             raise ValueError(f"alpha: must be a number >= 0, got {alpha!r}")
         self.alpha = float(alpha)
-        wanted = set(layers) if layers is not None else None
-        self.layers: dict[str, WinogradConv2d] = {
-            name: module
-            for name, module in model.named_modules()
-            if isinstance(module, WinogradConv2d) and (wanted is None or name in wanted)
-        }
-        if wanted is not None and (missing := wanted - set(self.layers)):
-            raise ValueError(f"layers: not WinogradConv2d modules of the model: {sorted(missing)}")
+        self.layers = winograd_layers(model, layers)
         self._f_hat = {
             name: importance_factors(layer.transform) for name, layer in self.layers.items()
         }
