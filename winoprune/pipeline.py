@@ -385,7 +385,3 @@ class Pipeline:
                 f"missing {missing[:5]}, unexpected {unexpected[:5]}"
             )
         self.cb.on_log(f"initialised from {path}")
-
-
-def run_recipe(recipe: Recipe, out_dir: Path, callbacks: Callbacks | None = None) -> PipelineResult:
-    return Pipeline(recipe, out_dir, callbacks).run()

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
-from winoprune.data.base import ArrayDataset
+from winoprune.data import iter_batches
 
 
 class StopRequested(Exception):
@@ -82,38 +82,30 @@ class EpochResult:
 def make_loader(
     dataset: Dataset, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0
 ) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
-    """Batches whose order and augmentation depend only on ``seed`` (every epoch can be replayed).
-
-    In-memory data sets (with a ``batches`` method) are batched directly, which is much faster
-    than per-sample loading; others go through a seeded DataLoader.
-    """
-    generator = torch.Generator().manual_seed(seed)
-    if isinstance(dataset, ArrayDataset):
-        return _Replayable(dataset, batch_size, shuffle, seed)
+    """Re-iterable batches whose order and augmentation depend only on ``seed``, so every epoch
+    can be replayed exactly (``iter_batches`` with a generator seeded afresh on each pass)."""
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(seed)
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        generator=generator,
-        num_workers=num_workers,
-        drop_last=False,
-    )
+    return _Replayable(dataset, batch_size, shuffle, seed, num_workers)
 
 
 @dataclass
 class _Replayable:
-    """Re-iterable batches of an ArrayDataset drawn from a fresh generator seeded by ``seed``."""
-
-    dataset: ArrayDataset
+    dataset: Dataset
     batch_size: int
     shuffle: bool
     seed: int
+    num_workers: int
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         generator = torch.Generator().manual_seed(self.seed)
-        return self.dataset.batches(self.batch_size, self.shuffle, generator)
+        return iter_batches(
+            self.dataset,  # type: ignore[arg-type]
+            self.batch_size,
+            self.shuffle,
+            generator,
+            self.num_workers,
+        )
 
 
 def train_epoch(

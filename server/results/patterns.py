@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from server.artifacts.service import list_artifacts
 from server.config import Settings
 from server.db.models import Artifact
 from winoprune.functional import to_winograd
@@ -27,16 +27,13 @@ class NoCheckpoint(LookupError):
 
 
 def latest_checkpoint(session: Session, run_id: int, stage: int | None) -> Artifact:
-    rows = session.scalars(
-        select(Artifact)
-        .where(Artifact.run_id == run_id, Artifact.kind == "checkpoint")
-        .order_by(Artifact.id)
-    ).all()
+    """The run's newest checkpoint, of ``stage`` when given."""
+    rows = list_artifacts(session, run_id=run_id, kind="checkpoint")  # newest first
     if stage is not None:
         rows = [a for a in rows if (a.meta or {}).get("stage") == stage]
     if not rows:
         raise NoCheckpoint(f"stage: no checkpoint for stage {stage} yet")
-    return rows[-1]
+    return rows[0]
 
 
 def zero_maps(path: Path) -> tuple[dict[str, Any], dict[str, list[list[float]]]]:

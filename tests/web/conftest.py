@@ -7,7 +7,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,11 @@ from fastapi.testclient import TestClient
 from server.auth.service import create_access_token
 from server.config import Settings
 from server.db.migrate import upgrade_to_head
-from server.db.models import Membership, Project, User
+from server.db.models import User
 from server.main import create_app
-from server.pages import install
-from server.users.service import create_user
 from tests.conftest import service_missing
+from tests.server.conftest import PASSWORD, Env
 
-PASSWORD = "correct horse battery"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new",
@@ -38,35 +35,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-@dataclass
-class WebEnv:
-    """The app under test and helpers for users, projects and API clients."""
-
-    app: FastAPI
-
-    def session(self) -> Any:
-        return self.app.state.session_factory()
-
-    def user(self, username: str) -> User:
-        with self.session() as session:
-            return create_user(session, self.app.state.password_hasher, username, PASSWORD)
-
-    def project(self, name: str, members: dict[User, str]) -> int:
-        with self.session() as session:
-            project = Project(name=name)
-            session.add(project)
-            session.flush()
-            for member, role in members.items():
-                session.add(Membership(project_id=project.id, user_id=member.id, role=role))
-            session.commit()
-            return project.id
+class WebEnv(Env):
+    """The server tests' Env (users, projects, API clients) plus browser-page clients."""
 
     def api_client(self, user: User) -> TestClient:
         """A TestClient authenticated by bearer JWT (for API calls in test set-up)."""
-        token, _ = create_access_token(self.app.state.settings, user)
-        client = TestClient(self.app)
-        client.headers["Authorization"] = f"Bearer {token}"
-        return client
+        return self.client(user)
 
     def page_client(self, user: User | None) -> TestClient:
         """A TestClient with the browser's session cookie (no redirects followed)."""
@@ -78,7 +52,7 @@ class WebEnv:
 
 
 def build_app(data_dir: Path) -> FastAPI:
-    """create_app on a fresh migrated SQLite file, with the UI installed as the lead will."""
+    """create_app (which installs the UI) on a fresh migrated SQLite file."""
     url = f"sqlite:///{data_dir / 'web.sqlite'}"
     upgrade_to_head(url)
     settings = Settings(
@@ -92,9 +66,7 @@ def build_app(data_dir: Path) -> FastAPI:
         events_poll_s=0.2,
         login_max_failures=50,
     )
-    app = create_app(settings)
-    install(app)
-    return app
+    return create_app(settings)
 
 
 @pytest.fixture(scope="session")
