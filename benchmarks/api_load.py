@@ -1,9 +1,9 @@
 """API load benchmark: run lists and layer statistics over loopback against PostgreSQL.
 
 Creates a dedicated database (dropped afterwards), bulk-loads runs and layer-statistic rows with
-COPY, starts uvicorn in a subprocess on a free port, and measures p50/p95 latency with 1 and 16
-concurrent httpx clients (a bounded number of requests each). Writes
-benchmarks/results/api_load.json and prints a Markdown table.
+COPY, starts uvicorn in a subprocess on a free port (once per --workers setting), and measures
+p50/p95 latency with 1 and 16 concurrent keep-alive clients (a bounded number of requests each).
+Writes benchmarks/results/api_load.json and prints a Markdown table.
 
     python benchmarks/api_load.py            # 10,000 runs, 1,000,000 layer rows
     python benchmarks/api_load.py --quick    # 1,000 runs, 50,000 layer rows (smoke run)
@@ -12,6 +12,7 @@ benchmarks/results/api_load.json and prints a Markdown table.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -22,7 +23,6 @@ import sys
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -177,64 +177,90 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def listeners(port: int) -> int:
+    """How many sockets listen on the loopback port (each worker process has its own)."""
+    local = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as table:
+        return sum(1 for row in table if row.split()[1:2] == [local] and row.split()[3] == "0A")
+
+
 def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    """uvicorn in a subprocess; returns once /healthz answers."""
+    """`winoprune serve` in a subprocess; returns once /healthz answers."""
     env = {
         **os.environ,
         "WINOPRUNE_DATABASE_URL": url,
         "WINOPRUNE_SECRET_KEY": "b" * 48,
         "WINOPRUNE_DATA_DIR": tempfile.mkdtemp(prefix="wp-bench-"),
     }
+    # the service's own serve(): one process, or N each on its own SO_REUSEPORT socket
+    command = f"from server.main import serve; serve('127.0.0.1', {port}, {workers})"
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "server.main:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--workers",
-            str(workers),
-        ],
-        cwd=ROOT,
-        env=env,
+        [sys.executable, "-c", command], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            healthy = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+            if healthy and listeners(port) >= workers:
                 return process
+            time.sleep(0.2)
         except httpx.HTTPError:
             time.sleep(0.2)
     process.terminate()
     raise RuntimeError("uvicorn did not start")
 
 
-def measure(base: str, paths: list[str], clients: int, requests: int) -> dict[str, float]:
-    """p50/p95/mean latency (ms) and throughput of `requests` GETs spread over `clients`."""
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    per_client = max(1, requests // clients)
+async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> None:
+    """One keep-alive HTTP/1.1 GET; raises unless the answer is 200 with a Content-Length body."""
+    writer.write(request)
+    status = await reader.readline()
+    if not status.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"unexpected answer: {status!r}")
+    length = None
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if length is None:
+        raise RuntimeError("answer without Content-Length")
+    await reader.readexactly(length)
 
-    def worker(index: int) -> list[float]:
+
+async def _client(port: int, requests: list[bytes]) -> list[float]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        await _get(reader, writer, requests[0])  # warm the connection
         times = []
-        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
-            client.get(paths[index % len(paths)]).raise_for_status()  # warm the connection
-            for i in range(per_client):
-                path = paths[(index * per_client + i) % len(paths)]
-                start = time.perf_counter()
-                client.get(path).raise_for_status()
-                times.append((time.perf_counter() - start) * 1000)
+        for request in requests:
+            start = time.perf_counter()
+            await _get(reader, writer, request)
+            times.append((time.perf_counter() - start) * 1000)
         return times
+    finally:
+        writer.close()
+
+
+def measure(port: int, paths: list[str], clients: int, requests: int) -> dict[str, float]:
+    """p50/p95/mean latency (ms) and throughput of `requests` GETs spread over `clients`.
+
+    The load comes from one asyncio loop speaking raw keep-alive HTTP/1.1 (a few tens of
+    microseconds of CPU per request), so that on a small machine the client does not take the
+    cores the server is being measured on.
+    """
+    per_client = max(1, requests // clients)
+    head = f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+
+    def request(i: int) -> bytes:
+        return f"GET {paths[i % len(paths)]} HTTP/1.1\r\n{head}".encode()
+
+    async def run() -> list[list[float]]:
+        batches = [
+            [request(index * per_client + i) for i in range(per_client)] for index in range(clients)
+        ]
+        return await asyncio.gather(*(_client(port, batch) for batch in batches))
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        latencies = [t for batch in pool.map(worker, range(clients)) for t in batch]
+    latencies = [t for batch in asyncio.run(run()) for t in batch]
     elapsed = time.perf_counter() - started
     quantiles = statistics.quantiles(latencies, n=100)
     return {
@@ -265,10 +291,20 @@ def main() -> None:
             "WINOPRUNE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
         ),
     )
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--workers",
+        default="1,2",
+        help="comma-separated uvicorn worker-process counts to measure, one server each",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     runs, layer_rows, requests = (1_000, 50_000, 160) if args.quick else (10_000, 1_000_000, 800)
+    try:
+        worker_counts = [int(w) for w in args.workers.split(",")]
+    except ValueError:
+        parser.error(f"--workers: expected comma-separated integers, got {args.workers!r}")
+    if any(w < 1 for w in worker_counts):
+        parser.error("--workers: each count must be at least 1")
 
     url = create_database(args.pg_url)
     process = None
@@ -276,8 +312,6 @@ def main() -> None:
         upgrade_to_head(url)
         seeded = seed(url, runs, layer_rows)
         print(f"seeded {runs} runs and {layer_rows} layer rows in {seeded['seconds']} s")
-        port = free_port()
-        process = start_server(url, port, args.workers)
         depth = min(5_000, runs // 5 - 50)
         scenarios = {
             "list first page": ["/api/v1/runs?status=succeeded&limit=50"],
@@ -289,15 +323,23 @@ def main() -> None:
             ],
         }
         results = []
-        for name, paths in scenarios.items():
-            for clients in (1, 16):
-                row = {
-                    "scenario": name,
-                    "clients": clients,
-                    **measure(f"http://127.0.0.1:{port}", paths, clients, requests),
-                }
-                row["target_p95_ms"] = TARGETS_MS[name] if clients == 16 else None
-                results.append(row)
+        for workers in worker_counts:
+            port = free_port()
+            process = start_server(url, port, workers)
+            for name, paths in scenarios.items():
+                for clients in (1, 16):
+                    row = {
+                        "scenario": name,
+                        "workers": workers,
+                        "clients": clients,
+                        **measure(port, paths, clients, requests),
+                    }
+                    row["target_p95_ms"] = TARGETS_MS[name] if clients == 16 else None
+                    results.append(row)
+                    print(row, flush=True)
+            process.terminate()
+            process.wait(timeout=30)
+            process = None
     finally:
         if process is not None:
             process.terminate()
@@ -320,20 +362,24 @@ def main() -> None:
             "rows_per_run": ROWS_PER_RUN,
             "deep_page_offset": depth,
             "requests_per_measurement": requests,
-            "uvicorn_workers": args.workers,
+            "uvicorn_workers": worker_counts,
+            "load_generator": "asyncio raw HTTP/1.1 keep-alive, one process",
             "seed_seconds": seeded["seconds"],
         },
         "results": results,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print("\n| scenario | clients | requests | p50 ms | p95 ms | mean ms | req/s | target p95 |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print(
+        "\n| scenario | workers | clients | requests | p50 ms | p95 ms | mean ms | req/s |"
+        " target p95 |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         target = f"< {r['target_p95_ms']:g} ms" if r["target_p95_ms"] else ""
         print(
-            f"| {r['scenario']} | {r['clients']} | {r['requests']} | {r['p50_ms']} | "
-            f"{r['p95_ms']} | {r['mean_ms']} | {r['throughput_rps']} | {target} |"
+            f"| {r['scenario']} | {r['workers']} | {r['clients']} | {r['requests']} | "
+            f"{r['p50_ms']} | {r['p95_ms']} | {r['mean_ms']} | {r['throughput_rps']} | {target} |"
         )
     print(f"\nwritten to {args.out}")
 

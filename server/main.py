@@ -77,8 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Migrate the database to head, create the admin on first start, and run uvicorn."""
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Migrate the database to head, create the admin on first start, and run uvicorn (in
+    ``workers`` processes, each on its own SO_REUSEPORT socket, when more than one)."""
     import uvicorn
 
     from server.db.migrate import upgrade_to_head
@@ -97,4 +98,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000) -> None:
             "winoprune: this is shown only once; change it with POST /api/v1/auth/password",
             flush=True,
         )
+    if workers > 1:
+        from server.serving import run_workers
+
+        run_workers(host, port, workers)
+        return
     uvicorn.run(app, host=host, port=port, proxy_headers=False)

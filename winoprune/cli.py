@@ -180,11 +180,14 @@ def recipes_validate(files: Annotated[list[Path], typer.Argument(help="recipe fi
 def serve(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="web server processes (one per core serves most)")
+    ] = 1,
 ) -> None:
     """Start the service (API + an embedded worker when the broker is embedded)."""
     from worker.launcher import serve_with_worker  # lazily: the core never imports the service
 
-    serve_with_worker(host=host, port=port)
+    serve_with_worker(host=host, port=port, web_workers=workers)
 
 
 @app.command()

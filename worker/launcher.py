@@ -134,7 +134,7 @@ def wants_embedded_worker(settings: Settings) -> bool:
     return settings.broker_is_embedded
 
 
-def serve_with_worker(host: str = "127.0.0.1", port: int = 8000) -> None:
+def serve_with_worker(host: str = "127.0.0.1", port: int = 8000, web_workers: int = 1) -> None:
     """`winoprune serve`: the API plus, with an embedded broker, one worker beside it."""
     from server.db.migrate import upgrade_to_head
     from server.main import serve
@@ -155,7 +155,7 @@ def serve_with_worker(host: str = "127.0.0.1", port: int = 8000) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_on_signal)
     try:
-        serve(host=host, port=port)
+        serve(host=host, port=port, workers=web_workers)
     finally:
         if worker is not None:
             stop_worker(worker)

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from server.auth.deps import CurrentUser, DbSession
+from server.fastjson import fast_json
 from server.results import service
 from server.results.patterns import NoCheckpoint, run_patterns
-from server.runs.service import get_run
+from server.runs.service import get_run, require_run
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["results"])
 Domain = Literal["spatial", "winograd"]
-
-
-def fast_json(body: dict[str, Any]) -> Response:
-    """Columnar bodies hold only numbers and strings: dump them without re-validation."""
-    return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 
 @router.get("/metrics", response_class=JSONResponse)
@@ -32,9 +27,9 @@ def get_metrics(
     key: Annotated[list[str] | None, Query(max_length=50)] = None,
 ) -> Response:
     """Metrics as columns per point; `after` (the last `cursor`) fetches only new rows."""
-    run = get_run(session, user, run_id)
+    run_id = require_run(session, user, run_id)
     return fast_json(
-        {"run_id": run.id, **service.metrics_columnar(session, run.id, after, stage, key)}
+        {"run_id": run_id, **service.metrics_columnar(session, run_id, after, stage, key)}
     )
 
 
@@ -49,9 +44,9 @@ def get_layers(
     after: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     """Per-layer statistics as columns, filtered by stage, epoch and domain."""
-    run = get_run(session, user, run_id)
-    columns = service.layers_columnar(session, run.id, stage, epoch, domain, after)
-    return fast_json({"run_id": run.id, **columns})
+    run_id = require_run(session, user, run_id)
+    columns = service.layers_columnar(session, run_id, stage, epoch, domain, after)
+    return fast_json({"run_id": run_id, **columns})
 
 
 @router.get("/patterns", response_class=JSONResponse)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, exists, literal, select, tuple_
+from sqlalchemy import ColumnElement, exists, func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from server.db.models import Run, RunTag, User
@@ -118,6 +118,12 @@ LIST_COLUMNS = (
     Run.updated_at,
     Run.started_at,
     Run.finished_at,
+    # tags in the same query (match the TagStr pattern, so never hold a comma)
+    select(func.aggregate_strings(RunTag.tag, ","))
+    .where(RunTag.run_id == Run.id)
+    .correlate(Run)
+    .scalar_subquery()
+    .label("tags"),
 )
 
 
@@ -145,17 +151,7 @@ def list_runs(
     if len(rows) > f.limit:
         rows = rows[: f.limit]
         next_cursor = encode_cursor(f.sort, f.order, rows[-1][column.key], rows[-1]["id"])
-    _attach_tags(session, rows)
     for row in rows:
+        row["tags"] = sorted(row["tags"].split(",")) if row["tags"] else []
         row["progress"] = {"stage": row.pop("progress_stage"), "epoch": row.pop("progress_epoch")}
     return rows, next_cursor
-
-
-def _attach_tags(session: Session, rows: list[dict[str, Any]]) -> None:
-    by_run: dict[int, list[str]] = {row["id"]: [] for row in rows}
-    if by_run:
-        tags = select(RunTag.run_id, RunTag.tag).where(RunTag.run_id.in_(list(by_run)))
-        for run_id, tag in session.execute(tags.order_by(RunTag.run_id, RunTag.tag)):
-            by_run[run_id].append(tag)
-    for row in rows:
-        row["tags"] = by_run[row["id"]]

@@ -6,7 +6,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -122,10 +122,19 @@ def _replay(session: Session, user: User, key: str, project_id: int, recipe: Rec
 
 def get_run(session: Session, user: User, run_id: int, minimum: str = "viewer") -> Run:
     """A run the user may access with at least `minimum` role; 404 for outsiders."""
+    return _scoped(session, user, select(Run), run_id, minimum)
+
+
+def require_run(session: Session, user: User, run_id: int, minimum: str = "viewer") -> int:
+    """Like get_run, without loading the run (hot read paths): its id, or 404 for outsiders."""
+    return _scoped(session, user, select(Run.id), run_id, minimum)
+
+
+def _scoped(session: Session, user: User, query: Select[Any], run_id: int, minimum: str) -> Any:
     # One query for the run and the caller's role: no row means missing or not a member.
     member = (Membership.project_id == Run.project_id) & (Membership.user_id == user.id)
     row = session.execute(
-        select(Run, Membership.role).join(Membership, member).where(Run.id == run_id)
+        query.add_columns(Membership.role).join(Membership, member).where(Run.id == run_id)
     ).first()
     if row is None:
         raise not_found("run")

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from server.db.models import Event, Metric, Run
 from server.runs import progress
+from server.runs.schemas import RunOut
 from tests.server.conftest import Env, recipe
 
 
@@ -116,6 +117,17 @@ def test_list_filters_sorts_and_paginates_with_a_cursor(env: Env, team: dict[str
     ).json()
     assert len(by_status["items"]) == 8
     assert editor.get("/api/v1/runs", params={"dataset": "cifar10"}).json()["items"] == []
+
+
+def test_list_rows_match_the_validated_run_schema(env: Env, team: dict[str, Any]) -> None:
+    # the list is dumped straight from the database: it must read exactly like RunOut would
+    created = env.submit(team["editor"], team["alpha"], tags=["b-tag", "a:tag", "c/tag"])
+    (item,) = team["editor"].get("/api/v1/runs").json()["items"]
+    assert set(item) == set(RunOut.model_fields)
+    detail = team["editor"].get(f"/api/v1/runs/{created['id']}").json()
+    assert item == {key: detail[key] for key in RunOut.model_fields}
+    assert item["tags"] == ["a:tag", "b-tag", "c/tag"]
+    assert RunOut.model_validate(item).model_dump(mode="json") == item
 
 
 def test_malicious_filters_are_just_values(env: Env, team: dict[str, Any]) -> None:
