@@ -73,7 +73,7 @@ class Mode:
 
 MODES = {
     "quick": Mode("quick", 2000, 2000, 15, (1, 3, 5), 2, 20),
-    "full": Mode("full", 10000, 5000, 20, None, None, None),
+    "full": Mode("full", 10000, None, 20, None, None, None),
 }
 
 
@@ -212,21 +212,36 @@ def stage_rows(collector: Collector, recipe: Recipe) -> list[dict[str, Any]]:
     return rows
 
 
-def run_method(name: str, mode: Mode, data_dir: Path, seed: int, init: Path, work: Path):
+def run_method(
+    name: str, mode: Mode, data_dir: Path, seed: int, start: dict[str, Any], work: Path, reuse: bool
+):
+    """One method's result; reused from an earlier run of the same recipe and dense start
+    (``<work>/<name>/result.json``) unless ``--fresh``, so an interrupted comparison resumes."""
     raw = adapt(load_raw(name), mode, data_dir, seed)
-    raw["init_checkpoint"] = str(init)
+    raw["init_checkpoint"] = start["path"]
     recipe = parse_recipe(raw)
+    cached = work / name / "result.json"
+    key = {"recipe_sha256": recipe.sha256(), "dense_start_sha256": start["recipe_sha256"]}
+    if reuse and cached.is_file():
+        result = json.loads(cached.read_text())
+        if {k: result.get(k) for k in key} == key:
+            print(f"{name}: reusing its result from commit {result['commit'][:10]}", flush=True)
+            return {**result, "reused": True}
     print(f"{name}: {len(recipe.stages)} stages, {recipe.total_epochs()} epochs", flush=True)
     collector, seconds = run_recipe(recipe, work / name, name)
-    return {
+    result = {
+        **key,
         "description": recipe.description,
-        "recipe_sha256": recipe.sha256(),
+        "commit": git("rev-parse", "HEAD"),
         "epochs": recipe.total_epochs(),
         "wall_seconds": round(seconds, 1),
+        "load_average_after": [round(v, 2) for v in os.getloadavg()],
         "stages": stage_rows(collector, recipe),
         "curve": collector.curve,
         "lr_range_tests": [m for m in collector.logs if "lr range test" in m],
     }
+    cached.write_text(json.dumps(result, indent=1))
+    return {**result, "reused": False}
 
 
 # -- results ----------------------------------------------------------------------------------
@@ -287,11 +302,12 @@ def write_html(path: Path, methods: dict[str, dict[str, Any]], reference: float 
     fig.write_html(str(path), include_plotlyjs=True, full_html=True)
 
 
-def provenance(seed: int, threads: int) -> dict[str, Any]:
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-        return done.stdout.strip()
+def git(*args: str) -> str:
+    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+    return done.stdout.strip()
 
+
+def provenance(seed: int, threads: int) -> dict[str, Any]:
     return {
         "seed": seed,
         "commit": git("rev-parse", "HEAD"),
@@ -318,6 +334,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--fresh", action="store_true", help="rerun every method (default: reuse finished ones)"
+    )
     return p.parse_args()
 
 
@@ -337,7 +356,7 @@ def main() -> None:
     print(f"dense start point: top-1 {100 * start['top1']:.1f}%", flush=True)
     results: dict[str, dict[str, Any]] = {}
     for name in methods:
-        results[name] = run_method(name, mode, data_dir, args.seed, Path(start["path"]), work)
+        results[name] = run_method(name, mode, data_dir, args.seed, start, work, not args.fresh)
         last = results[name]["stages"][-1]
         print(
             f"{name}: top-1 {100 * last['top1']:.1f}% at Winograd sparsity "

@@ -39,9 +39,18 @@ __all__ = [
 ADAM_NAMES = ("adam", "adamw")
 
 
-def natural_preconditioner(tf: WinogradTransform) -> torch.Tensor:
-    """``P = G G^T`` (alpha, alpha), float64: the metric that maps spatial steps to Q steps."""
-    return tf.G @ tf.G.transpose(0, 1)
+def natural_preconditioner(tf: WinogradTransform, damping: float = 0.0) -> torch.Tensor:
+    """``P = G G^T + damping * lambda_max(G G^T) * I`` (alpha, alpha), float64.
+
+    ``damping`` 0 is the exact natural step. ``G G^T`` has rank r < alpha (3 of 6 for F(4,3)),
+    so undamped steps never leave the r*r-dimensional image of the spatial kernels: once pruning
+    masks have moved Q out of it, the surviving Winograd-domain weights cannot use their extra
+    freedom. A damping > 0 makes P full rank and lets every surviving entry move.
+    """
+    p = tf.G @ tf.G.transpose(0, 1)
+    if damping:
+        p = p + damping * torch.linalg.eigvalsh(p).max() * torch.eye(p.shape[0], dtype=p.dtype)
+    return p
 
 
 def precondition_gradient(weight: torch.Tensor, p: torch.Tensor) -> None:
@@ -64,9 +73,13 @@ class WinogradPreconditioner:
     none makes ``apply`` a no-op, i.e. plain SGD). ``calls`` counts the steps.
     """
 
-    def __init__(self, model: nn.Module, layers: Iterable[str] | None = None) -> None:
+    def __init__(
+        self, model: nn.Module, layers: Iterable[str] | None = None, damping: float = 0.0
+    ) -> None:
         self.layers = winograd_layers(model, layers)
-        self._p = {name: natural_preconditioner(m.transform) for name, m in self.layers.items()}
+        self._p = {
+            name: natural_preconditioner(m.transform, damping) for name, m in self.layers.items()
+        }
         self.calls = 0
 
     def apply(self) -> None:
@@ -77,15 +90,20 @@ class WinogradPreconditioner:
 
 
 def gradient_hook(
-    model: nn.Module, stage_type: str, optimizer_name: str, grad_exponent: float
+    model: nn.Module,
+    stage_type: str,
+    optimizer_name: str,
+    grad_exponent: float,
+    damping: float = 0.0,
 ) -> Callable[[], None]:
     """What a stage does to the gradients between backward and the optimizer step.
 
-    ``precond-sgd``: ``WinogradPreconditioner``; winograd-direct with ``grad_exponent > 0``:
-    ``grad_Q /= F_hat ** grad_exponent`` (``WinogradGradScaler``); otherwise nothing.
+    ``precond-sgd``: ``WinogradPreconditioner`` (with ``damping``); winograd-direct with
+    ``grad_exponent > 0``: ``grad_Q /= F_hat ** grad_exponent`` (``WinogradGradScaler``);
+    otherwise nothing.
     """
     if optimizer_name == "precond-sgd":
-        return WinogradPreconditioner(model).apply
+        return WinogradPreconditioner(model, damping=damping).apply
     if stage_type == "winograd-direct" and grad_exponent > 0:
         return WinogradGradScaler(model, alpha=grad_exponent).apply
     return _no_op

@@ -236,7 +236,8 @@ class Pipeline:
     def _before_step(self, plan: StagePlan) -> Callable[[], None]:
         """The stage's gradient hook: F_hat^-alpha scaling (winograd-direct with sgd), the
         natural step P grad P (precond-sgd), or nothing."""
-        return gradient_hook(self.model, plan.type, plan.optimizer.name, plan.grad_exponent)
+        opt = plan.optimizer
+        return gradient_hook(self.model, plan.type, opt.name, plan.grad_exponent, opt.damping)
 
     def _after_step(self) -> None:
         self.masks.apply(self.model)

@@ -113,6 +113,7 @@ LearningRate = Annotated[float, _in_range(0, 10, lo_open=True), _schema(0, 10, l
 Momentum = Annotated[float, _in_range(0, 1, hi_open=True), _schema(0, 1, hi_open=True)]
 WeightDecay = Annotated[float, _in_range(0, 1), _schema(0, 1)]
 Gamma = Annotated[float, _in_range(0, 1, lo_open=True), _schema(0, 1, lo_open=True)]
+Damping = Annotated[float, _in_range(0, 10), _schema(0, 10)]
 Width = Annotated[float, _in_range(0, 16, lo_open=True), _schema(0, 16, lo_open=True)]
 GradExponent = Annotated[float, _in_range(0, 4), _schema(0, 4)]
 Pattern = Annotated[str, Field(min_length=1, max_length=200)]
@@ -146,6 +147,11 @@ LearningRateOrAuto = Annotated[
         }
     ),
 ]
+
+
+def _zero(value: Any) -> bool:
+    """Like _unset, for options added later whose default is 0."""
+    return value == 0
 
 
 def _unset(value: Any) -> bool:
@@ -235,6 +241,8 @@ class OptimizerSpec(StrictModel):
       cancels (up to eps): winograd-direct stages default to no scaling with Adam.
     - ``precond-sgd``: SGD on the natural step ``grad_Q <- P grad_Q P``, ``P = G G^T``, which
       maps spatial SGD into the Winograd domain (Winograd-domain stages only; no F_hat scaling).
+      ``damping`` > 0 adds ``damping * lambda_max * I`` to P, so that pruned Q, which has left
+      the image of the spatial kernels, can still move in every surviving entry.
     """
 
     name: Literal["sgd", "adam", "adamw", "precond-sgd"] = "sgd"
@@ -242,6 +250,7 @@ class OptimizerSpec(StrictModel):
     momentum: Momentum = 0.9  # SGD momentum; beta1 for adam / adamw
     weight_decay: WeightDecay = 0.0
     nesterov: bool = False
+    damping: Damping = Field(default=0.0, exclude_if=_zero)  # precond-sgd only
 
     _rules = _check_rules(optimizer_rules)
 

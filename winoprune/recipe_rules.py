@@ -50,10 +50,14 @@ SGD_NAMES = ("sgd", "precond-sgd")
 
 
 def optimizer_rules(opt: Any) -> Rules:
-    """Nesterov momentum needs SGD with momentum > 0 (as torch.optim.SGD demands)."""
+    """Nesterov momentum needs SGD with momentum > 0 (as torch.optim.SGD demands); damping
+    belongs to precond-sgd."""
+    rules: Rules = []
     if opt.nesterov and (opt.name not in SGD_NAMES or opt.momentum == 0):
-        return [("nesterov", "needs name sgd or precond-sgd and momentum > 0")]
-    return []
+        rules.append(("nesterov", "needs name sgd or precond-sgd and momentum > 0"))
+    if opt.damping and opt.name != "precond-sgd":
+        rules.append(("damping", f"only for precond-sgd, not {opt.name}"))
+    return rules
 
 
 def lr_finder_rules(finder: Any) -> Rules:

@@ -90,6 +90,33 @@ def test_natural_preconditioner_is_g_g_transposed():
     assert p.diag().max() / p.diag().min() > 20  # paper-spec 3: about a 27x spread
 
 
+def test_undamped_steps_stay_in_the_spatial_image_damped_ones_reach_every_entry():
+    tf = standard_transform("F(4,3)")
+    p0, p1 = natural_preconditioner(tf), natural_preconditioner(tf, damping=0.2)
+    eig0, eig1 = torch.linalg.eigvalsh(p0), torch.linalg.eigvalsh(p1)
+    assert int((eig0 > 1e-9).sum()) == 3  # rank r = 3 of alpha = 6 for F(4,3)
+    torch.testing.assert_close(eig1, eig0 + 0.2 * eig0.max(), rtol=1e-12, atol=1e-12)
+    # a gradient on one surviving entry: the undamped step lands in the 9-dim image of the
+    # spatial kernels, so it cannot be the entry itself; the damped one moves that entry
+    g = torch.zeros(6, 6, dtype=torch.float64)
+    g[2, 3] = 1.0
+    step0, step1 = p0 @ g @ p0, p1 @ g @ p1
+    image = tf.G @ tf.G.pinverse()  # projector onto range(G): the image is image @ X @ image
+    torch.testing.assert_close(image @ step0 @ image, step0, rtol=1e-9, atol=1e-12)
+    assert not torch.allclose(image @ step1 @ image, step1, rtol=1e-3, atol=1e-6)
+    assert step1[2, 3] > step0[2, 3]
+
+
+def test_damping_belongs_to_precond_sgd():
+    assert OptimizerSpec(name="precond-sgd", lr=0.01, damping=0.3).damping == 0.3
+    with pytest.raises(RecipeError) as info:
+        parse_recipe(with_stage(1, optimizer={"name": "sgd", "lr": 1e-5, "damping": 0.3}))
+    assert "stages.1.optimizer.damping" in [e["loc"] for e in info.value.errors]
+    # left out of the canonical recipe while 0, so older recipes keep their sha256
+    undamped = parse_recipe(with_stage(1, optimizer={"name": "precond-sgd", "lr": 0.01}))
+    assert "damping" not in undamped.canonical_json()
+
+
 def two_layer_net() -> nn.Sequential:
     torch.manual_seed(0)
     tf = standard_transform("F(4,3)")
