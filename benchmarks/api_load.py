@@ -293,7 +293,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--workers",
-        default="1,2",
+        default="1,2,4",
         help="comma-separated uvicorn worker-process counts to measure, one server each",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
