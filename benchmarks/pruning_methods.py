@@ -73,7 +73,7 @@ class Mode:
 
 MODES = {
     "quick": Mode("quick", 2000, 2000, 15, (1, 3, 5), 2, 20),
-    "full": Mode("full", 10000, None, 20, None, None, None),
+    "full": Mode("full", 10000, None, 40, None, None, None),
 }
 
 

@@ -14,10 +14,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
+import platform
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from winograd_layer import commit  # the sibling script (benchmarks/ is on sys.path)
 
 from winoprune.functional import to_winograd, winograd_conv2d
 from winoprune.transforms import WinogradTransform, cook_toom
@@ -100,6 +103,8 @@ def main() -> None:
     result = {
         "benchmark": "winograd_error",
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "commit": commit(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "torch": torch.__version__,
         "setup": {
             "channels": args.channels,
