@@ -101,6 +101,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     if workers > 1:
         from server.serving import run_workers
 
+        app.state.engine.dispose()  # each worker process builds its own app and engine
         run_workers(host, port, workers)
         return
     uvicorn.run(app, host=host, port=port, proxy_headers=False)
