@@ -8,7 +8,7 @@ fine-tunes for the same number of epochs. Per method it records test top-1 and t
 Winograd-domain sparsity after every stage, per-layer sparsity, wall time, and the highest
 sparsity whose top-1 is within 0.5 and 1.0 percentage points of the dense control's.
 
-    python benchmarks/pruning_methods.py --quick        # ~10 min on 2 idle cores
+    python benchmarks/pruning_methods.py --quick        # smoke run, ~6 min on 2 idle cores
     python benchmarks/pruning_methods.py                # ~1 hour
 
 Writes ``<out>/pruning_methods[-quick].json`` and ``.html`` (plotly: top-1 vs sparsity) and
@@ -335,7 +335,7 @@ def provenance(seed: int, threads: int) -> dict[str, Any]:
 # -- main -------------------------------------------------------------------------------------
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="2k images, 3 stages (~10 min)")
+    p.add_argument("--quick", action="store_true", help="smoke run: 2k images, 3 stages (~6 min)")
     p.add_argument("--data-dir", type=Path, default=CACHE / "cifar10-jpg")
     p.add_argument("--archive", type=Path, default=ARCHIVE)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
