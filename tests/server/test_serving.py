@@ -14,21 +14,10 @@ import httpx
 import pytest
 
 from server.serving import check_port_free
+from tests.net import free_port, listening_sockets
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="needs SO_REUSEPORT")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _listeners(port: int) -> int:
-    local = f"0100007F:{port:04X}"
-    with open("/proc/net/tcp") as table:
-        return sum(1 for row in table if row.split()[1:2] == [local] and row.split()[3] == "0A")
 
 
 def _serve(tmp_path: Path, port: int, workers: int) -> subprocess.Popen[str]:
@@ -51,13 +40,13 @@ def _serve(tmp_path: Path, port: int, workers: int) -> subprocess.Popen[str]:
 
 
 def test_workers_each_listen_and_stop_together_on_sigterm(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     server = _serve(tmp_path, port, workers=2)
     try:
         deadline = time.monotonic() + 60
-        while _listeners(port) < 2 and time.monotonic() < deadline and server.poll() is None:
+        while listening_sockets(port) < 2 and time.monotonic() < deadline and server.poll() is None:
             time.sleep(0.2)
-        assert _listeners(port) == 2, "two worker processes, two listening sockets"
+        assert listening_sockets(port) == 2, "two worker processes, two listening sockets"
         for _ in range(20):  # fresh connections, spread over both sockets by the kernel
             assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
         with pytest.raises(SystemExit, match=r"--port: .* is not free"):
@@ -68,7 +57,7 @@ def test_workers_each_listen_and_stop_together_on_sigterm(tmp_path: Path) -> Non
         server.kill()
     assert server.returncode == 0, output
     assert "with 2 worker processes" in output
-    assert _listeners(port) == 0
+    assert listening_sockets(port) == 0
 
 
 def test_a_port_in_use_is_refused_before_any_worker_starts(tmp_path: Path) -> None:

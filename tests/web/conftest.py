@@ -3,7 +3,6 @@ Debian's chromium driven by Playwright, and helpers to make users, projects and 
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from server.db.migrate import upgrade_to_head
 from server.db.models import User
 from server.main import create_app
 from tests.conftest import service_missing
+from tests.net import free_port
 from tests.server.conftest import PASSWORD, Env
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -77,18 +77,12 @@ def web_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebEnv]:
     app.state.engine.dispose()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def live_server(web_env: WebEnv) -> Iterator[str]:
     """uvicorn serving the app on 127.0.0.1:<free port> in a thread; yields the base URL."""
     import uvicorn
 
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(
         web_env.app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
     )

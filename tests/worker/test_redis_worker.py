@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import service_missing
+from tests.net import free_port
 from tests.server.conftest import create_pg_database, drop_pg_database
 from tests.worker.stack import (
     TINY_RECIPE,
@@ -24,12 +25,6 @@ from tests.worker.stack import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres]
 DONE = ("succeeded", "failed", "cancelled")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PrivateRedis:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -19,18 +18,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from tests.net import free_port
 from tests.worker.stack import wait_for
 from winoprune.cli_remote import register_remote_commands
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery staple"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
