@@ -54,12 +54,13 @@ def machine(device: torch.device) -> dict[str, object]:
 
 
 def commit() -> str:
+    """git HEAD, else $WINOPRUNE_COMMIT (a copy without .git, e.g. on a GPU machine)."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
         )
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get("WINOPRUNE_COMMIT", "unknown")
     return out.stdout.strip()
 
 

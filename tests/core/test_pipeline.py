@@ -97,3 +97,25 @@ def test_missing_data_directory_is_a_clear_error(tmp_path):
     data = recipe.data.model_copy(update={"root": str(tmp_path / "nope")})
     with pytest.raises(ValueError, match=r"data.root: .*nope"):
         Pipeline(recipe.model_copy(update={"data": data}), tmp_path / "out").run()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_digits_job_on_cuda_reaches_its_targets_and_resumes(tmp_path):
+    recipe = tiny_recipe(device="cuda")
+    first = Pipeline(recipe, tmp_path, Recorder(stop_after_steps=23 * 2 + 10)).run()
+    assert first.status == "stopped"
+    rec = Recorder()
+    pipe = Pipeline(recipe, tmp_path, rec)
+    assert pipe.run().status == "succeeded"
+    assert all(p.device.type == "cuda" for p in pipe.model.parameters())
+    assert rec.stage_ends, "the resumed run finished no stage"
+    for stage_result in rec.stage_ends:
+        target = recipe.stages[stage_result["stage"]].target
+        assert stage_result["winograd_sparsity"] == pytest.approx(target, abs=0.01)
+    assert rec.reports[-1].metrics["top1"] > 0.85
+    # the checkpoint is device-neutral: it loads on the CPU with the pruned zeros in place
+    tensors = final_tensors(tmp_path)
+    assert all(t.device.type == "cpu" for t in tensors.values())
+    for name, mask in pipe.masks.items():
+        assert torch.all(tensors[f"model.{name}"][mask.cpu()] == 0)
