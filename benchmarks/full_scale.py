@@ -74,12 +74,12 @@ def sync(device: torch.device) -> None:
 def probe(recipe: Recipe, device: torch.device, train_size: int, test_size: int) -> dict[str, Any]:
     """Estimated seconds per epoch (training, the post-epoch evaluation and batching) of dense /
     spatial and of Winograd-domain training, from timed steps on random data."""
-    model = build_model(recipe.model.name, recipe.model.width).to(device)
+    model = build_model(recipe.model.name, recipe.model.width)
     x = torch.randn(recipe.batch_size, *model.input_shape, device=device)
     y = torch.randint(0, 10, (recipe.batch_size,), device=device)
     steps = 20
-    dense = step_seconds(model, x, y, steps)
-    convert_model(model, m=4)
+    dense = step_seconds(model.to(device), x, y, steps)
+    convert_model(model.cpu(), m=4)
     winograd = step_seconds(model.to(device), x, y, steps)
     train_steps = math.ceil(train_size / recipe.batch_size)
     # evaluation is forward only (about a third of a step) over the test set; batching, the layer

@@ -50,6 +50,11 @@ def machine(device: torch.device) -> dict[str, object]:
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
+        # conv2d (cuDNN) may use TF32 while the Winograd layer's matmuls stay full fp32
+        info["tf32"] = {
+            "cudnn": torch.backends.cudnn.allow_tf32,
+            "matmul": torch.backends.cuda.matmul.allow_tf32,
+        }
     return info
 
 
