@@ -59,13 +59,16 @@ def machine(device: torch.device) -> dict[str, object]:
 
 
 def commit() -> str:
-    """git HEAD, else $WINOPRUNE_COMMIT (a copy without .git, e.g. on a GPU machine)."""
+    """$WINOPRUNE_COMMIT (for a copy of the tree whose .git is missing or stale, e.g. on a GPU
+    machine), else git HEAD."""
+    if os.environ.get("WINOPRUNE_COMMIT"):
+        return os.environ["WINOPRUNE_COMMIT"]
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
         )
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("WINOPRUNE_COMMIT", "unknown")
+        return "unknown"
     return out.stdout.strip()
 
 

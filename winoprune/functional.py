@@ -4,12 +4,14 @@ Shapes: input x (N, C, H, W); Winograd weights q (K, C, alpha, alpha); output (N
 ``Ho = H + 2 * padding - r + 1``. Per tile ``Y = AT [ sum_c Q_kc * (BT d_c B) ] A`` (paper-spec 1).
 
 Layout (chosen so that every step is one large GEMM or one copy, measured on CPU): the batch is
-cut into chunks of about CHUNK_BYTES of transformed tiles (cache-resident, no page faults on
-reuse). Per chunk the a x a input tiles are gathered once into D (a*a, P, C), P = n * th * tw; the
-input transform ``BT d B`` is ``kron(BT, BT) @ D`` on the (a*a, P*C) view (two a x a passes for
-a > 4); the channel sum is one batched GEMM over the a*a positions ``M_s = Q_s V_s^T`` (K, P);
-the output transform is ``kron(AT, AT) @ M``, and one copy scatters the m x m tiles into y. The
-backward pass is hand-written and mirrors these steps (see ``_WinogradConv``).
+cut into chunks of about CHUNK_BYTES of transformed tiles on the CPU (cache-resident, no page
+faults on reuse) and of up to GPU_CHUNK_BYTES on other devices (where every chunk costs kernel
+launches, not cache misses). Per chunk the a x a input tiles are gathered once into D (a*a, P,
+C), P = n * th * tw; the input transform ``BT d B`` is ``kron(BT, BT) @ D`` on the (a*a, P*C)
+view (two a x a passes for a > 4); the channel sum is one batched GEMM over the a*a positions
+``M_s = Q_s V_s^T`` (K, P); the output transform is ``kron(AT, AT) @ M``, and one copy scatters
+the m x m tiles into y. The backward pass is hand-written and mirrors these steps (see
+``_WinogradConv``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from winoprune.transforms import WinogradTransform
 
 # batch chunk size: measured best at 2 MiB on a 2-core EPYC (1 MiB L2 per core)
 CHUNK_BYTES = 2 << 20
+GPU_CHUNK_BYTES = 1 << 30
 MIN_CHUNK_TILES = 256
 
 
@@ -157,14 +160,18 @@ def _tile_view(
     return t.as_strided(shape, strides, t.storage_offset())
 
 
-def _chunks(geo: _Geometry, itemsize: int) -> list[tuple[int, _Geometry]]:
-    """Split the batch so that one chunk's transformed tiles take about CHUNK_BYTES.
+def _chunks(geo: _Geometry, itemsize: int, device: torch.device) -> list[tuple[int, _Geometry]]:
+    """Split the batch so that one chunk's transformed tiles take about CHUNK_BYTES (CPU) or at
+    most GPU_CHUNK_BYTES (other devices).
 
-    The tile tensors are several times the size of the input; in chunks they stay in cache and
-    are recycled by the allocator instead of being page-faulted in afresh on every call.
+    On the CPU the tile tensors, several times the size of the input, stay in cache chunk by
+    chunk and are recycled by the allocator instead of being page-faulted in afresh on every
+    call. On a GPU each chunk costs a dozen kernel launches, so a training step of small chunks
+    is bound by the launches: there one chunk holds the batch unless that exceeds 1 GiB.
     """
     per_image = geo.a * geo.a * geo.th * geo.tw * max(geo.c, geo.k) * itemsize
-    size = max(1, CHUNK_BYTES // per_image, -(-MIN_CHUNK_TILES // (geo.th * geo.tw)))
+    budget = CHUNK_BYTES if device.type == "cpu" else GPU_CHUNK_BYTES
+    size = max(1, budget // per_image, -(-MIN_CHUNK_TILES // (geo.th * geo.tw)))
     return [(n0, replace(geo, n=min(size, geo.n - n0))) for n0 in range(0, geo.n, size)]
 
 
@@ -251,7 +258,7 @@ class _WinogradConv(torch.autograd.Function):
             memory_format=fmt,
         )
         saved = []
-        for n0, part in _chunks(geo, x.element_size()):
+        for n0, part in _chunks(geo, x.element_size(), x.device):
             d = _input_tiles(xp[n0 : n0 + part.n], part).view(a * a, -1)
             v = _transform_tiles(flat.in_t, flat.bt, d).view(a * a, part.tiles, geo.c)
             prod = torch.bmm(q_pos, v.transpose(1, 2))  # (a*a, K, P)
@@ -286,7 +293,8 @@ class _WinogradConv(torch.autograd.Function):
             else None
         )
         d_q = q_pos.new_zeros(q_pos.shape) if need_q else None  # (a*a, K, C)
-        for (n0, part), v in zip(_chunks(geo, grad_y.element_size()), saved_v, strict=True):
+        chunks = _chunks(geo, grad_y.element_size(), grad_y.device)
+        for (n0, part), v in zip(chunks, saved_v, strict=True):
             dy = _grad_tiles(tiled[n0 : n0 + part.n], part).view(m * m, -1)
             d_prod = (flat.out_t_adj @ dy).view(a * a, geo.k, part.tiles)
             if grad_x is not None:

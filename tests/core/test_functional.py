@@ -114,7 +114,8 @@ def test_many_batch_chunks_give_the_same_values_and_gradients(monkeypatch):
     y_whole.sum().backward()
     monkeypatch.setattr(functional, "CHUNK_BYTES", 1)
     monkeypatch.setattr(functional, "MIN_CHUNK_TILES", 1)
-    assert len(functional._chunks(functional._geometry(x, q, tf, 1), 8)) == 5
+    cpu = torch.device("cpu")
+    assert len(functional._chunks(functional._geometry(x, q, tf, 1), 8, cpu)) == 5
     parts = [t.clone().requires_grad_() for t in (x, q, bias)]
     y_parts = winograd_conv2d(parts[0], parts[1], tf, parts[2])
     y_parts.sum().backward()
@@ -122,6 +123,19 @@ def test_many_batch_chunks_give_the_same_values_and_gradients(monkeypatch):
     for a, b in zip(parts, whole, strict=True):
         assert torch.allclose(a.grad, b.grad, atol=1e-10)
     assert torch.autograd.gradcheck(lambda *t: winograd_conv2d(t[0], t[1], tf, t[2]), parts)
+
+
+def test_gpu_chunks_hold_the_whole_batch_unless_it_is_huge():
+    """On a GPU each chunk costs kernel launches, so the batch is not cut to cache size."""
+    tf = cook_toom(4, 3)
+    x = torch.empty(128, 64, 32, 32)
+    geo = functional._geometry(x, torch.empty(64, 64, 6, 6), tf, 1)
+    assert len(functional._chunks(geo, 4, torch.device("cpu"))) > 16
+    assert len(functional._chunks(geo, 4, torch.device("cuda"))) == 1
+    big = functional._geometry(torch.empty(4096, 64, 64, 64), torch.empty(64, 64, 6, 6), tf, 1)
+    parts = functional._chunks(big, 4, torch.device("cuda"))
+    per_image = 36 * 16 * 16 * 64 * 4
+    assert len(parts) > 1 and all(p.n * per_image <= functional.GPU_CHUNK_BYTES for _, p in parts)
 
 
 def test_channels_last_input_gives_channels_last_output():
