@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run demo test lint format bench clean
+.PHONY: install run demo test lint format bench bench-gpu clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: install
 	$(PY) benchmarks/winograd_error.py
 	$(PY) benchmarks/api_load.py
 	$(PY) benchmarks/pruning_methods.py --quick
+
+bench-gpu: install
+	$(PY) benchmarks/winograd_layer.py --device cuda --out benchmarks/results/winograd_layer-cuda.json
+	$(PY) benchmarks/full_scale.py --device cuda
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache runs
