@@ -16,7 +16,11 @@ def _default(value: Any) -> str:
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
-def fast_json(body: dict[str, Any]) -> Response:
-    """A JSON response of numbers, strings, lists, dicts and datetimes."""
-    text = json.dumps(body, separators=(",", ":"), default=_default)
-    return Response(text, media_type="application/json")
+def dumps(body: Any) -> str:
+    """Compact JSON text of numbers, strings, lists, dicts and datetimes."""
+    return json.dumps(body, separators=(",", ":"), default=_default)
+
+
+def fast_json(body: dict[str, Any] | str) -> Response:
+    """A JSON response of a dict (see ``dumps``) or of JSON text made elsewhere."""
+    return Response(body if isinstance(body, str) else dumps(body), media_type="application/json")

@@ -45,8 +45,7 @@ def get_layers(
 ) -> Response:
     """Per-layer statistics as columns, filtered by stage, epoch and domain."""
     run_id = require_run(session, user, run_id)
-    columns = service.layers_columnar(session, run_id, stage, epoch, domain, after)
-    return fast_json({"run_id": run_id, **columns})
+    return fast_json(service.layers_json(session, run_id, stage, epoch, domain, after))
 
 
 @router.get("/patterns", response_class=JSONResponse)

@@ -144,9 +144,9 @@ def list_runs(
         bound = tuple_(literal(value, column.type), literal(last_id, Run.id.type))
         query = query.where(keyset < bound if f.order == "desc" else keyset > bound)
     ordering = (column.desc(), Run.id.desc()) if f.order == "desc" else (column.asc(), Run.id.asc())
-    rows = [
-        dict(row._mapping) for row in session.execute(query.order_by(*ordering).limit(f.limit + 1))
-    ]
+    result = session.connection().execute(query.order_by(*ordering).limit(f.limit + 1))
+    keys = list(result.keys())
+    rows = [dict(zip(keys, row, strict=True)) for row in result]
     next_cursor = None
     if len(rows) > f.limit:
         rows = rows[: f.limit]

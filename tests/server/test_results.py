@@ -138,3 +138,28 @@ def test_changes_polling_and_sse_resume(env: Env, team: dict[str, Any]) -> None:
     assert ids == [e["id"] for e in changes["events"][1:3]]
     data = [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
     assert data[0]["kind"] == "run.started"
+
+
+def test_layer_statistics_come_in_stage_epoch_domain_order_on_every_database(
+    env: Env, team: dict[str, Any]
+) -> None:
+    """Rows written out of order come back sorted by (stage, epoch, domain, id); PostgreSQL
+    builds this answer itself (json_agg), other databases in Python: both give the same."""
+    from server.results import service
+
+    run_id = int(env.submit(team["editor"], team["alpha"])["id"])
+    with env.session() as session:
+        progress.claim_run(session, run_id, "w")
+        for stage, epoch in ((1, 0), (0, 1), (0, 0)):
+            rows = _layer_rows(stage + 1)
+            progress.record_layer_stats(session, run_id, stage, epoch, rows[::-1])
+    body = team["viewer"].get(f"/api/v1/runs/{run_id}/layers").json()
+    points = list(zip(body["stage"], body["epoch"], body["domain"], strict=True))
+    assert points == sorted(points) and len(points) == 18
+    # within (stage, epoch, domain) the write (id) order stands: conv2, conv1, conv0
+    assert body["run_id"] == run_id
+    assert body["layer"][:3] == ["features.conv2", "features.conv1", "features.conv0"]
+    with env.session() as session:
+        assert body == {"run_id": run_id, **service.layers_columnar(session, run_id)}
+    newer = team["viewer"].get(f"/api/v1/runs/{run_id}/layers", params={"after": body["cursor"]})
+    assert newer.json()["stage"] == [] and newer.json()["cursor"] == body["cursor"]
