@@ -56,6 +56,10 @@ METHODS = (
     "sw-precond-auto",
     "sw-layerwise",
     "ss-layerwise",
+    "dense-kd",
+    "ss-kd",
+    "ss-layerwise-kd",
+    "sw-kd",
 )
 TOLERANCES_PP = (0.5, 1.0, 2.0, 3.0)
 
@@ -221,20 +225,29 @@ def stage_rows(collector: Collector, recipe: Recipe) -> list[dict[str, Any]]:
 
 
 def run_method(
-    name: str, mode: Mode, data_dir: Path, seed: int, start: dict[str, Any], work: Path, reuse: bool
+    name: str,
+    mode: Mode,
+    data_dir: Path,
+    seed: int,
+    start: dict[str, Any],
+    work: Path,
+    earlier: dict[str, Any] | None,
 ):
-    """One method's result; reused from an earlier run of the same recipe and dense start
-    (``<work>/<name>/result.json``) unless ``--fresh``, so an interrupted comparison resumes."""
+    """One method's result. Unless ``--fresh`` (``earlier`` None), a result of the same recipe
+    and dense start is reused: from ``<work>/<name>/result.json`` (so an interrupted comparison
+    resumes), else from ``earlier`` (the methods of the results file being replaced)."""
     raw = adapt(load_raw(name), mode, data_dir, seed)
     raw["init_checkpoint"] = start["path"]
     recipe = parse_recipe(raw)
     cached = work / name / "result.json"
     key = {"recipe_sha256": recipe.sha256(), "dense_start_sha256": start["recipe_sha256"]}
-    if reuse and cached.is_file():
-        result = json.loads(cached.read_text())
-        if {k: result.get(k) for k in key} == key:
-            print(f"{name}: reusing its result from commit {result['commit'][:10]}", flush=True)
-            return {**result, "reused": True}
+    if earlier is not None:
+        candidates = [json.loads(cached.read_text())] if cached.is_file() else []
+        candidates += [earlier[name]] if name in earlier else []
+        for result in candidates:
+            if {k: result.get(k) for k in key} == key:
+                print(f"{name}: reusing its result from commit {result['commit'][:10]}")
+                return {**result, "reused": True}
     print(f"{name}: {len(recipe.stages)} stages, {recipe.total_epochs()} epochs", flush=True)
     collector, seconds = run_recipe(recipe, work / name, name)
     result = {
@@ -250,6 +263,19 @@ def run_method(
     }
     cached.write_text(json.dumps(result, indent=1))
     return {**result, "reused": False}
+
+
+def earlier_methods(path: Path, start: dict[str, Any]) -> dict[str, Any]:
+    """The method results in an earlier results file whose dense start had the same recipe and
+    reached the same top-1 (training on the CPU is deterministic), else none."""
+    if not path.is_file():
+        return {}
+    earlier = json.loads(path.read_text())
+    before = earlier.get("dense_start", {})
+    same = {k: before.get(k) for k in ("recipe_sha256", "top1")} == {
+        k: start[k] for k in ("recipe_sha256", "top1")
+    }
+    return earlier.get("methods", {}) if same else {}
 
 
 # -- results ----------------------------------------------------------------------------------
@@ -363,9 +389,12 @@ def main() -> None:
     meta = provenance(args.seed, args.threads)
     start = dense_start(mode, data_dir, args.seed, args.out, work)
     print(f"dense start point: top-1 {100 * start['top1']:.1f}%", flush=True)
+    suffix = "-quick" if args.quick else ""
+    results_file = args.out / f"pruning_methods{suffix}.json"
+    earlier = None if args.fresh else earlier_methods(results_file, start)
     results: dict[str, dict[str, Any]] = {}
     for name in methods:
-        results[name] = run_method(name, mode, data_dir, args.seed, start, work, not args.fresh)
+        results[name] = run_method(name, mode, data_dir, args.seed, start, work, earlier)
         last = results[name]["stages"][-1]
         print(
             f"{name}: top-1 {100 * last['top1']:.1f}% at Winograd sparsity "
@@ -374,7 +403,6 @@ def main() -> None:
         )
     reference = summarise(results)
     table = markdown_table(results, reference)
-    suffix = "-quick" if args.quick else ""
     payload = {
         "benchmark": "pruning_methods",
         "mode": mode.__dict__,
@@ -385,7 +413,7 @@ def main() -> None:
         "methods": results,
         "table_markdown": table,
     }
-    (args.out / f"pruning_methods{suffix}.json").write_text(json.dumps(payload, indent=1))
+    results_file.write_text(json.dumps(payload, indent=1))
     title = f"Pruning methods, VGG-nagadomi 0.25, F(4,3), CIFAR-10 ({mode.name}, seed {args.seed})"
     write_html(args.out / f"pruning_methods{suffix}.html", results, reference, title)
     print()

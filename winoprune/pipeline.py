@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from winoprune import checkpoints as ckpt
 from winoprune.data import build_datasets
 from winoprune.data.base import mix_seed
+from winoprune.distill import TEACHER_PREFIX, LossFn, frozen_copy, teacher_loss
 from winoprune.layers import WinogradConv2d, convert_model
 from winoprune.lr_finder import lr_range_test
 from winoprune.masks import MaskSet, winograd_masks
@@ -112,6 +114,7 @@ class Pipeline:
         self.plan = plan_stages(recipe)
         self.init_weights = init_weights
         self.masks = MaskSet()
+        self.teacher: nn.Module | None = None  # the distillation teacher (recipe.distill)
 
     # -- set-up -------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -149,6 +152,9 @@ class Pipeline:
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         tensors.update({f"mask.{k}": v for k, v in self.masks.state_dict().items()})
         tensors["rng.torch"] = torch.get_rng_state()
+        if self.teacher is not None:
+            state = self.teacher.state_dict().items()
+            tensors.update({f"{TEACHER_PREFIX}{k}": v for k, v in state})
         if optimizer is not None:
             opt_tensors, _ = ckpt.pack_optimizer(optimizer)
             tensors.update(opt_tensors)
@@ -192,6 +198,17 @@ class Pipeline:
         self.masks = MaskSet.from_state_dict(
             {k[5:]: v for k, v in tensors.items() if k.startswith("mask.")}
         )
+        teacher = {
+            k.removeprefix(TEACHER_PREFIX): v
+            for k, v in tensors.items()
+            if k.startswith(TEACHER_PREFIX)
+        }
+        if teacher:
+            model = build_model(
+                self.recipe.model.name, self.recipe.model.width, self.info.num_classes
+            )
+            model.load_state_dict(teacher)
+            self.teacher = frozen_copy(model.to(self.device))
         return tensors
 
     # -- one stage ----------------------------------------------------------------------------
@@ -239,6 +256,15 @@ class Pipeline:
         opt = plan.optimizer
         return gradient_hook(self.model, plan.type, opt.name, plan.grad_exponent, opt.damping)
 
+    def _loss_fn(self, plan: StagePlan) -> LossFn | None:
+        """Distillation from the teacher in recipe stages (``recipe.distill``), else None."""
+        spec = self.recipe.distill
+        if spec is None or plan.index < 0:
+            return None
+        if self.teacher is None:
+            raise ValueError("distill: no teacher (the checkpoint predates the first stage)")
+        return teacher_loss(self.teacher, spec.temperature, spec.weight)
+
     def _after_step(self) -> None:
         self.masks.apply(self.model)
 
@@ -261,6 +287,8 @@ class Pipeline:
     def _start_stage(self, plan: StagePlan) -> tuple[float, EpochReport]:
         """Prune, pick the base lr, report epoch 0; returns (base lr, that report)."""
         self.cb.on_stage_start(plan)
+        if plan.index == 0 and self.recipe.distill is not None:
+            self.teacher = frozen_copy(self.model)  # the dense start, before any pruning
         self._prune(plan, plan.pruning_target(0))
         note = scaling_note(plan.type, plan.optimizer, plan.grad_exponent)
         if note:
@@ -289,7 +317,7 @@ class Pipeline:
                 loss_sum, correct, seen = meta.extra["carried"]
                 carried = (float(loss_sum), int(correct), int(seen))
                 rng = tensors["rng.torch"]
-        before_step = self._before_step(plan)
+        before_step, loss_fn = self._before_step(plan), self._loss_fn(plan)
         for epoch in range(start_epoch, plan.epochs):
             target = plan.pruning_target(epoch)
             # a stop inside this epoch saved the masks after its pruning step: no re-pruning
@@ -305,7 +333,7 @@ class Pipeline:
             try:
                 result = train_epoch(
                     self.model, loader, optimizer, self.device, before_step, self._after_step,
-                    self.cb.should_stop, start_step, carried, rng,
+                    self.cb.should_stop, start_step, carried, rng, loss_fn,
                 )  # fmt: skip
             except StopRequested as stop:
                 sums = [stop.loss_sum, stop.correct, stop.seen]

@@ -120,6 +120,8 @@ Pattern = Annotated[str, Field(min_length=1, max_length=200)]
 Power = Annotated[float, _in_range(0, 10, lo_open=True), _schema(0, 10, lo_open=True)]
 Smoothing = Annotated[float, _in_range(0, 1, hi_open=True), _schema(0, 1, hi_open=True)]
 Factor = Annotated[float, _in_range(0, 1, lo_open=True), _schema(0, 1, lo_open=True)]
+Temperature = Annotated[float, _in_range(0, 100, lo_open=True), _schema(0, 100, lo_open=True)]
+Weight = Annotated[float, _in_range(0, 1), _schema(0, 1)]
 AUTO_LR = "auto"
 
 
@@ -355,6 +357,16 @@ class Stage(StrictModel):
         return TARGET_DOMAIN.get(self.type)
 
 
+class DistillSpec(StrictModel):
+    """Knowledge distillation (Hinton et al. 2015) in every recipe stage, from the frozen model
+    as it entered stage 0 (the dense start) as teacher: the training loss is
+    ``(1 - weight) * CE(student, y) + weight * T^2 * KL(softmax(teacher / T) || softmax(student
+    / T))`` with ``T = temperature``. Pretraining is not distilled."""
+
+    temperature: Temperature = 4.0
+    weight: Weight = 0.9
+
+
 class Recipe(StrictModel):
     """A whole pruning job; see the module docstring."""
 
@@ -372,6 +384,7 @@ class Recipe(StrictModel):
     pretrain: PretrainSpec | None = None
     init_checkpoint: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
     stages: list[Stage] = Field(default_factory=list)
+    distill: DistillSpec | None = Field(default=None, exclude_if=_unset)
     batch_size: BatchSize = 128
     eval_batch_size: BatchSize = 256
     seed: Annotated[int, _in_range(0, 2**31 - 1)] = 0

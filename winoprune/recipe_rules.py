@@ -241,4 +241,6 @@ def recipe_rules(recipe: Any) -> Rules:
     rules += _method_rules(recipe.method, recipe.stages)
     rules += _target_rules(recipe.stages)
     rules += _model_data_rules(recipe.model, recipe.data)
+    if recipe.distill is not None and not recipe.stages:
+        rules.append(("distill", "needs at least one stage (pretraining is not distilled)"))
     return rules

@@ -119,14 +119,17 @@ def train_epoch(
     start_step: int = 0,
     carried: tuple[float, int, int] = (0.0, 0, 0),
     resume_rng: torch.Tensor | None = None,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> EpochResult:
     """One pass over ``loader``: forward, backward, ``before_step`` (gradient scaling and masks),
     ``optimizer.step()``, ``after_step`` (masks). Skips the first ``start_step`` batches when
     resuming inside an epoch, then restores the saved RNG state so the rest replays exactly.
     Raises StopRequested (with the running sums) when ``should_stop()`` turns true.
+    ``loss_fn(output, x, y)`` replaces the cross-entropy loss (e.g. distillation).
     """
     model.train()
-    criterion = nn.CrossEntropyLoss()
+    cross_entropy = nn.CrossEntropyLoss()
+    criterion = loss_fn or (lambda out, _x, y: cross_entropy(out, y))
     loss_sum, correct, seen = carried
     step = 0
     for step, (x, y) in enumerate(loader):
@@ -139,7 +142,7 @@ def train_epoch(
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
         out = model(x)
-        loss = criterion(out, y)
+        loss = criterion(out, x, y)
         if not torch.isfinite(loss):
             raise FloatingPointError(
                 f"loss: became {loss.item()} at step {step}; lower the learning rate"

@@ -97,6 +97,15 @@ def test_canonical_hash_ignores_key_order_format_and_omitted_defaults() -> None:
     assert json.loads(text)["stages"][3]["grad_exponent"] == 1.5
 
 
+def test_distill_is_left_out_of_the_hash_while_unset() -> None:
+    base = parse_recipe(recipe())
+    assert "distill" not in json.loads(base.canonical_json())
+    distilled = parse_recipe(recipe(distill={}))
+    assert distilled.distill is not None
+    assert (distilled.distill.temperature, distilled.distill.weight) == (4.0, 0.9)
+    assert distilled.sha256() != base.sha256()
+
+
 def test_yaml_exponent_floats_without_a_dot_are_numbers() -> None:
     text = yaml.safe_dump(recipe()).replace("1.0e-05", "1e-5")
     assert "lr: 1e-5" in text
@@ -188,6 +197,10 @@ def with_stage(index: int, **changes: Any) -> dict[str, Any]:
         (recipe(stages=[]), "stages"),
         (recipe(model={"name": "digits-cnn"}), "model.name"),
         (recipe(model={"name": "vgg-nagadomi", "num_classes": 100}), "model.num_classes"),
+        (recipe(distill={"temperature": 0}), "distill.temperature"),
+        (recipe(distill={"weight": 1.5}), "distill.weight"),
+        (recipe(distill={"alpha": 0.5}), "distill.alpha"),
+        (recipe(method="dense", stages=[], distill={}), "distill"),
     ],
 )
 def test_each_rule_names_its_field_path(data: dict[str, Any], loc: str) -> None:
