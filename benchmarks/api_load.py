@@ -296,9 +296,15 @@ def main() -> None:
         default="1,2,4",
         help="comma-separated uvicorn worker-process counts to measure, one server each",
     )
+    parser.add_argument(
+        "--requests", type=int, default=None, help="per measurement (default 3000; quick 160)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    runs, layer_rows, requests = (1_000, 50_000, 160) if args.quick else (10_000, 1_000_000, 800)
+    runs, layer_rows, requests = (1_000, 50_000, 160) if args.quick else (10_000, 1_000_000, 3000)
+    requests = args.requests or requests
+    if requests < 20:
+        parser.error("--requests: at least 20 (p95 needs a tail)")
     try:
         worker_counts = [int(w) for w in args.workers.split(",")]
     except ValueError:
@@ -327,6 +333,8 @@ def main() -> None:
             port = free_port()
             process = start_server(url, port, workers)
             for name, paths in scenarios.items():
+                # warm every process's connections, caches and prepared statements first
+                measure(port, paths, 16, min(requests, 400))
                 for clients in (1, 16):
                     row = {
                         "scenario": name,

@@ -14,7 +14,11 @@ from server.auth.ratelimit import LoginRateLimiter
 from server.auth.router import router as auth_router
 from server.auth.service import password_hasher
 from server.config import Settings
-from server.db.session import create_db_engine, create_session_factory
+from server.db.session import (
+    create_db_engine,
+    create_read_session_factory,
+    create_session_factory,
+)
 from server.errors import install_error_handlers
 from server.events.router import router as events_router
 from server.health.checks import broker_check_for
@@ -49,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = create_session_factory(engine)
+    app.state.read_session_factory = create_read_session_factory(engine)
     app.state.password_hasher = password_hasher(settings)
     app.state.login_limiter = LoginRateLimiter(settings.login_max_failures, settings.login_window_s)
     app.state.enqueue_run = load_enqueue(settings.dispatcher)

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def create_db_engine(url: str, pool_size: int = 10) -> Engine:
@@ -43,12 +44,22 @@ def create_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def create_read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions in autocommit mode, on the same pool: no BEGIN / ROLLBACK round trips."""
+    return create_session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+
+
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """FastAPI dependency: one session per request, rolled back unless the service commits.
 
+    GET, HEAD and OPTIONS requests get an autocommit session: they read (PostgreSQL's READ
+    COMMITTED gives every statement its own snapshot in a transaction too), and their rare
+    single-statement writes, such as a token's last use, commit at once.
     Async so FastAPI needs no extra thread hop to open and close it (the session connects
     lazily, inside the sync route's worker thread).
     """
-    factory: sessionmaker[Session] = request.app.state.session_factory
+    state = request.app.state
+    read = request.method in READ_METHODS
+    factory: sessionmaker[Session] = state.read_session_factory if read else state.session_factory
     with factory() as session:
         yield session

@@ -231,3 +231,27 @@ def test_patch_tags_notes_and_delete(env: Env, team: dict[str, Any]) -> None:
     with env.session() as session:
         kinds = list(session.scalars(select(Event.kind).order_by(Event.id)))
     assert kinds == ["run.created", "run.updated", "run.deleted"]
+
+
+def test_reads_run_in_autocommit_and_writes_in_a_transaction(
+    env: Env, team: dict[str, Any]
+) -> None:
+    """GETs skip the BEGIN / ROLLBACK round trips; a POST still commits or rolls back whole."""
+    from sqlalchemy import event
+
+    modes: list[bool] = []  # per statement: run inside a transaction?
+
+    def record(conn: Any, *_: Any) -> None:
+        modes.append(conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT")
+
+    engine = env.app.state.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert team["viewer"].get("/api/v1/runs").status_code == 200
+        reads, modes[:] = list(modes), []
+        env.submit(team["editor"], team["alpha"])
+        writes = list(modes)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert reads and not any(reads)
+    assert writes and all(writes)
