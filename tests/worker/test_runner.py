@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ from tests.worker.stack import TINY_RECIPE, expected_points
 from winoprune.pipeline import Pipeline
 from worker import runner
 from worker.context import WorkerContext
+from worker.heartbeat import SLICE_END, StopControl
 
 
 class Queue:
@@ -59,6 +61,20 @@ def values(
     return {key: value for key, (_, value) in rows.items()}
 
 
+class StepSlices(StopControl):
+    """Ends every slice after SLICE_STEPS stop checks (one per training step), whatever the
+    clock says, so the test slices the same way on fast and slow machines."""
+
+    def should_stop(self) -> bool:
+        self.checks = getattr(self, "checks", 0) + 1
+        if self.reason is None and self.checks > SLICE_STEPS:
+            self.reason = SLICE_END
+        return self.reason is not None
+
+
+SLICE_STEPS = 30
+
+
 def test_a_sliced_run_equals_an_uninterrupted_one(
     ctx: WorkerContext, new_run: Callable[..., int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -66,7 +82,7 @@ def test_a_sliced_run_equals_an_uninterrupted_one(
     queue = Queue()
     queue(whole)
     assert queue.drain(ctx) == ["succeeded"]
-    monkeypatch.setattr(ctx.settings, "worker_slice_minutes", 0.004)  # 0.24 s slices
+    monkeypatch.setattr(runner, "StopControl", StepSlices)
     queue(sliced)
     outcomes = queue.drain(ctx)
 
@@ -140,3 +156,11 @@ def test_a_diverging_run_fails_at_once(
     assert run.status == "failed" and run.attempt_count == 1
     assert run.error == "training diverged: loss is nan at stage 0 epoch 1"
     assert [s.status for s in run.stages] == ["skipped"] * 3
+
+
+def test_a_slice_ends_at_its_deadline() -> None:
+    assert not StopControl(deadline=time.monotonic() + 60).should_stop()
+    late = StopControl(deadline=time.monotonic() - 1)
+    assert late.should_stop() and late.reason == SLICE_END
+    late.request("cancelled")
+    assert late.reason == SLICE_END  # the first reason wins
