@@ -60,6 +60,8 @@ METHODS = (
     "ss-kd",
     "ss-layerwise-kd",
     "sw-kd",
+    "ss-layerwise-kd-w05",
+    "sw-kd-w05",
 )
 TOLERANCES_PP = (0.5, 1.0, 2.0, 3.0)
 
