@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,9 +34,12 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from provenance import commit, dirty  # noqa: E402
+
 from server.auth.service import hash_token  # noqa: E402
 from server.db.migrate import upgrade_to_head  # noqa: E402
 from server.runs.listing import encode_cursor  # noqa: E402
+from server.serving import free_port, listening_sockets  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "api_load.json"
 STATUSES = ("succeeded", "failed", "cancelled", "queued", "running")
@@ -170,20 +172,6 @@ def deep_cursor(url: str, depth: int) -> str:
     return encode_cursor("created", "desc", created.astimezone(UTC), run_id)
 
 
-def free_port() -> int:
-    """An unused loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def listeners(port: int) -> int:
-    """How many sockets listen on the loopback port (each worker process has its own)."""
-    local = f"0100007F:{port:04X}"
-    with open("/proc/net/tcp") as table:
-        return sum(1 for row in table if row.split()[1:2] == [local] and row.split()[3] == "0A")
-
-
 def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     """`winoprune serve` in a subprocess; returns once /healthz answers."""
     env = {
@@ -201,7 +189,7 @@ def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     while time.monotonic() < deadline:
         try:
             healthy = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-            if healthy and listeners(port) >= workers:
+            if healthy and listening_sockets(port) >= workers:
                 return process
             time.sleep(0.2)
         except httpx.HTTPError:
@@ -270,16 +258,6 @@ def measure(port: int, paths: list[str], clients: int, requests: int) -> dict[st
         "mean_ms": round(statistics.fmean(latencies), 2),
         "throughput_rps": round(len(latencies) / elapsed, 1),
     }
-
-
-def git_commit() -> str:
-    """The checked-out commit (plus "+dirty" when the tree has changes)."""
-    try:
-        commit = subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=ROOT, text=True).strip()
-        dirty = subprocess.check_output(["git", "status", "--porcelain"], cwd=ROOT, text=True)
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("+dirty" if dirty.strip() else "")
 
 
 def main() -> None:
@@ -362,7 +340,7 @@ def main() -> None:
             "python": platform.python_version(),
             "processor": platform.processor(),
         },
-        "commit": git_commit(),
+        "commit": commit() + ("+dirty" if dirty() else ""),
         "config": {
             "quick": args.quick,
             "runs": runs,

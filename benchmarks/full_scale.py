@@ -31,9 +31,9 @@ from typing import Any
 
 import torch
 import yaml
+from provenance import commit
 from pruning_methods import ARCHIVE, CACHE, ROOT, Collector, ensure_data, pct, stage_rows
 from torch import nn
-from winograd_layer import commit
 
 from winoprune.data import build_datasets
 from winoprune.layers import convert_model
@@ -50,7 +50,7 @@ PLAN_SHARE = 0.9
 
 # -- timing probe -----------------------------------------------------------------------------
 def step_seconds(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
-    """Median-free mean seconds of one SGD training step (after two warm-up steps)."""
+    """Mean seconds of one SGD training step (after two warm-up steps)."""
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-6, momentum=0.9)
     loss_fn = nn.CrossEntropyLoss()
 
@@ -254,34 +254,33 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
+    stage_seconds: dict[int, float] = {}  # filled in when the pipeline returns
+
     def write(progress: Progress) -> None:
         if -1 in progress.last:
             result["dense_top1"] = progress.last[-1].metrics["top1"]
+        result["pretrain_seconds"] = stage_seconds.get(-1)
         result["stages"] = reached_stages(progress, recipe)
+        for row in result["stages"]:
+            row["seconds"] = stage_seconds.get(row["stage"])
         result["curve"] = progress.curve
         result["wall_s"] = round(time.perf_counter() - started, 1)
         args.out.write_text(json.dumps(result, indent=1))
 
     print(f"probe: {result['probe']}", flush=True)
-    if args.plan_only:
-        print(f"plan: pretrain {pretrain} epochs, stages {stages} (budget left {budget:.0f} s)")
-        return
     print(
         f"plan: pretrain {pretrain} epochs, stages {stages} (budget left {budget:.0f} s)",
         flush=True,
     )
+    if args.plan_only:
+        return
     work = args.work / "vgg-nagadomi-cifar10"
     shutil.rmtree(work, ignore_errors=True)
     progress = Progress(write, deadline=started + args.budget_s)
     outcome = Pipeline(recipe, work, progress).run()
     result["status"] = outcome.status
+    stage_seconds.update({row["stage"]: round(row["seconds"], 1) for row in outcome.stages})
     write(progress)
-    seconds = {row["stage"]: round(row["seconds"], 1) for row in outcome.stages}
-    result["pretrain_seconds"] = seconds.get(-1)
-    for row in result["stages"]:
-        row["seconds"] = seconds.get(row["stage"])
-    result["wall_s"] = round(time.perf_counter() - started, 1)
-    args.out.write_text(json.dumps(result, indent=1))
     print(markdown(result))
     print(f"wrote {args.out} ({result['wall_s']:.0f} s)")
 

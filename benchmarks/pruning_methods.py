@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import tarfile
 import time
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from typing import Any
 
 import torch
 import yaml
+from provenance import commit, dirty
 from safetensors.torch import save_file
 
 from winoprune import checkpoints as ckpt
@@ -255,7 +255,7 @@ def run_method(
     result = {
         **key,
         "description": recipe.description,
-        "commit": git("rev-parse", "HEAD"),
+        "commit": commit(),
         "epochs": recipe.total_epochs(),
         "wall_seconds": round(seconds, 1),
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
@@ -339,16 +339,11 @@ def write_html(path: Path, methods: dict[str, dict[str, Any]], reference: float 
     fig.write_html(str(path), include_plotlyjs=True, full_html=True)
 
 
-def git(*args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-    return done.stdout.strip()
-
-
 def provenance(seed: int, threads: int) -> dict[str, Any]:
     return {
         "seed": seed,
-        "commit": git("rev-parse", "HEAD"),
-        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "commit": commit(),
+        "dirty": dirty(),
         "machine": {
             "platform": platform.platform(),
             "processor": platform.processor() or platform.machine(),

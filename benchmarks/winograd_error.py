@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from winograd_layer import commit  # the sibling script (benchmarks/ is on sys.path)
+from provenance import commit  # the sibling script (benchmarks/ is on sys.path)
 
 from winoprune.functional import to_winograd, winograd_conv2d
 from winoprune.transforms import WinogradTransform, cook_toom

@@ -15,13 +15,13 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from provenance import commit
 from torch import nn
 
 from winoprune.layers import WinogradConv2d
@@ -56,20 +56,6 @@ def machine(device: torch.device) -> dict[str, object]:
             "matmul": torch.backends.cuda.matmul.allow_tf32,
         }
     return info
-
-
-def commit() -> str:
-    """$WINOPRUNE_COMMIT (for a copy of the tree whose .git is missing or stale, e.g. on a GPU
-    machine), else git HEAD."""
-    if os.environ.get("WINOPRUNE_COMMIT"):
-        return os.environ["WINOPRUNE_COMMIT"]
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return out.stdout.strip()
 
 
 def interleaved_times(

@@ -28,6 +28,20 @@ def check_port_free(host: str, port: int) -> None:
             raise SystemExit(f"--port: {host}:{port} is not free ({exc.strerror})") from None
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on at ``host`` now (for tests and benchmarks)."""
+    with socket.socket(_family(host)) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def listening_sockets(port: int) -> int:
+    """How many sockets listen on 127.0.0.1:port (Linux /proc/net/tcp): one per worker."""
+    local = f"0100007F:{port:04X}"
+    with open("/proc/net/tcp") as table:
+        return sum(1 for row in table if row.split()[1:2] == [local] and row.split()[3] == "0A")
+
+
 def reuse_port_socket(host: str, port: int) -> socket.socket:
     """A listening socket that other workers of this server can bind to as well."""
     sock = socket.socket(_family(host))

@@ -13,8 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.serving import check_port_free
-from tests.net import free_port, listening_sockets
+from server.serving import check_port_free, free_port, listening_sockets
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="needs SO_REUSEPORT")

@@ -18,8 +18,8 @@ from server.config import Settings
 from server.db.migrate import upgrade_to_head
 from server.db.models import User
 from server.main import create_app
+from server.serving import free_port
 from tests.conftest import service_missing
-from tests.net import free_port
 from tests.server.conftest import PASSWORD, Env
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from server.serving import free_port
 from tests.conftest import service_missing
-from tests.net import free_port
 from tests.server.conftest import create_pg_database, drop_pg_database
 from tests.worker.stack import (
     TINY_RECIPE,

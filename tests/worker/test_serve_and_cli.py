@@ -18,7 +18,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tests.net import free_port
+from server.serving import free_port
 from tests.worker.stack import wait_for
 from winoprune.cli_remote import register_remote_commands
 
