@@ -66,17 +66,30 @@ STAIRCASE = (  # 8 stages of 2 epochs, one per target: top-1 at every sparsity
 TARGETED = (  # the whole 16-epoch budget spent on one sparsity: a ramp, then fine-tuning there
     "dense-cos",
     "dense-cos-lr03",
+    "dense-cos-lr05",
+    "dense-cos-lr10",
     "t55-ss-lw",
     "t60-ss-lw",
     "t60-ss-lw-kd",
+    "t55-ss-lw-lr03",
     "t60-ss-lw-lr03",
+    "t60-ss-lw-lr03-r2",
     "t65-ss-lw-lr03",
     "t70-ss-lw-lr03",
     "t75-ss-lw-lr03",
+    "t55-ss-lw-lr05",
+    "t55-ss-lw-lr05-r6",
+    "t55-ss-lr05",
+    "t60-ss-lw-lr05",
+    "t65-ss-lw-lr05",
+    "t70-ss-lw-lr05",
+    "t55-ss-lw-lr10",
     "t65-sw-lw-lr03",
+    "t60-sw",
 )
 METHODS = STAIRCASE + TARGETED
-CONTROLS = ("dense", "dense-cos", "dense-cos-lr03")  # the reference: the best of them
+# the dense controls; the reference for every tolerance is the best of them
+CONTROLS = ("dense", "dense-cos", "dense-cos-lr03", "dense-cos-lr05", "dense-cos-lr10")
 TOLERANCES_PP = (0.5, 1.0, 2.0, 3.0)
 
 
@@ -402,7 +415,11 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--archive", type=Path, default=ARCHIVE)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     p.add_argument("--work-dir", type=Path, default=CACHE / "pruning-methods")
-    p.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset")
+    p.add_argument(
+        "--methods",
+        default="all",
+        help="comma-separated methods, or the groups staircase, targeted, all",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument(
@@ -411,11 +428,20 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
+def expand_methods(spec: str) -> list[str]:
+    """``--methods``: names and group names (staircase, targeted, all), in order, no repeats."""
+    groups = {"staircase": STAIRCASE, "targeted": TARGETED, "all": METHODS}
+    names = [m.strip() for m in spec.split(",") if m.strip()]
+    if unknown := [m for m in names if m not in METHODS and m not in groups]:
+        known = ", ".join([*groups, *METHODS])
+        raise SystemExit(f"--methods: unknown {unknown}; known: {known}")
+    expanded = (groups.get(m, (m,)) for m in names)
+    return list(dict.fromkeys(m for group in expanded for m in group))
+
+
 def main() -> None:
     args = parse_args()
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    if unknown := [m for m in methods if m not in METHODS]:
-        raise SystemExit(f"--methods: unknown {unknown}; known: {', '.join(METHODS)}")
+    methods = expand_methods(args.methods)
     torch.set_num_threads(args.threads)
     mode = MODES["quick" if args.quick else "full"]
     data_dir = ensure_data(args.data_dir, args.archive)

@@ -53,3 +53,11 @@ def test_the_reference_is_the_better_control_and_tolerances_count_from_it():
     assert "| `t60-ss-lw` | 60.0 | 74.1 | -0.9 | 2 |" in tables
     assert "| `dense` | 70.0 | 74.0 |" in tables  # the staircase table
     assert tables.endswith("Dense control (reference): 75.0 %.")
+
+
+def test_methods_take_group_names_and_reject_unknown_ones():
+    assert pm.expand_methods("all") == list(pm.METHODS)
+    assert pm.expand_methods("dense, targeted")[:2] == ["dense", "dense-cos"]
+    assert pm.expand_methods("targeted,dense-cos") == list(pm.TARGETED)
+    with pytest.raises(SystemExit, match=r"--methods: unknown \['nope'\]"):
+        pm.expand_methods("dense,nope")
