@@ -77,6 +77,8 @@ TARGETED = (  # the whole 16-epoch budget spent on one sparsity: a ramp, then fi
     "t65-ss-lw-lr03",
     "t70-ss-lw-lr03",
     "t75-ss-lw-lr03",
+    "t30-ss-lw-lr05",
+    "t45-ss-lw-lr05",
     "t55-ss-lw-lr05",
     "t55-ss-lw-lr05-r6",
     "t55-ss-lr05",
