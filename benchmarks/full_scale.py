@@ -36,11 +36,11 @@ from pruning_methods import ARCHIVE, CACHE, ROOT, Collector, ensure_data, pct, s
 from torch import nn
 
 from winoprune.data import build_datasets
-from winoprune.layers import convert_model
 from winoprune.models import build_model
-from winoprune.pipeline import EpochReport, Pipeline
-from winoprune.recipe import Recipe, parse_recipe
-from winoprune.stages import STAGE_DOMAINS
+from winoprune.recipes import Recipe, parse_recipe
+from winoprune.training.pipeline import EpochReport, Pipeline
+from winoprune.training.stages import STAGE_DOMAINS
+from winoprune.winograd.layers import convert_model
 
 RECIPE = ROOT / "recipes" / "vgg-nagadomi-cifar10.yaml"
 RESULTS = ROOT / "benchmarks" / "results" / "full_scale_cifar10.json"

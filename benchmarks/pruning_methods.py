@@ -33,10 +33,10 @@ import yaml
 from provenance import commit, dirty
 from safetensors.torch import save_file
 
-from winoprune import checkpoints as ckpt
-from winoprune.pipeline import Callbacks, EpochReport, Pipeline
-from winoprune.recipe import Recipe, parse_recipe
-from winoprune.stages import StagePlan
+from winoprune.recipes import Recipe, parse_recipe
+from winoprune.training import checkpoints as ckpt
+from winoprune.training.pipeline import Callbacks, EpochReport, Pipeline
+from winoprune.training.stages import StagePlan
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "benchmarks" / "recipes"

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from provenance import commit  # the sibling script (benchmarks/ is on sys.path)
 
-from winoprune.functional import to_winograd, winograd_conv2d
-from winoprune.transforms import WinogradTransform, cook_toom
+from winoprune.winograd.functional import to_winograd, winograd_conv2d
+from winoprune.winograd.transforms import WinogradTransform, cook_toom
 
 DEFAULT_TILES = [(2, 3), (4, 3), (6, 3), (8, 3), (2, 5), (4, 5)]
 # the F(6,3) point sets the issue asks to compare; the first is the default of cook_toom

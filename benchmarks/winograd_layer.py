@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from provenance import commit
 from torch import nn
 
-from winoprune.layers import WinogradConv2d
+from winoprune.winograd.layers import WinogradConv2d
 
 LAYERS = [(64, 32), (128, 16), (256, 8)]  # (C = K, H = W), 3x3, padding 1
 TILES = [2, 4]

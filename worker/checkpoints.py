@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from server.config import Settings
-from winoprune import checkpoints as ckpt
+from winoprune.training import checkpoints as ckpt
 
 CHECKPOINT_DIR = "checkpoints"
 

@@ -24,9 +24,9 @@ from server.db.base import utcnow
 from server.db.models import Artifact, LayerStat, Metric, Stage
 from server.events.service import publish
 from server.runs.progress import upsert
-from winoprune import checkpoints as ckpt
-from winoprune.pipeline import Callbacks, EpochReport
-from winoprune.stages import StagePlan
+from winoprune.training import checkpoints as ckpt
+from winoprune.training.pipeline import Callbacks, EpochReport
+from winoprune.training.stages import StagePlan
 from worker import leases
 from worker.context import WorkerContext
 from worker.heartbeat import LEASE_LOST, StopControl

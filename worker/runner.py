@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from server.db.base import utcnow
 from server.db.models import Artifact, Run, Stage
 from server.events.service import publish
-from winoprune.pipeline import Pipeline, PipelineResult
-from winoprune.recipe import Recipe, RecipeError, parse_recipe
+from winoprune.recipes import Recipe, RecipeError, parse_recipe
+from winoprune.training.pipeline import Pipeline, PipelineResult
 from worker import leases
 from worker.checkpoints import truncate_from_stage
 from worker.context import WorkerContext

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, get_args
 
 from winoprune.models import model_names
-from winoprune.recipe import DataSpec, Method, OptimizerSpec, StageType
+from winoprune.recipes import DataSpec, Method, OptimizerSpec, StageType
 
 TILES = ("F(2,3)", "F(4,3)", "F(6,3)")
 DEVICES = ("auto", "cpu", "cuda")

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from server.auth.deps import CurrentUser
 from server.errors import ApiError
 from server.pages.forms import TILES
-from winoprune.importance import importance_factors
-from winoprune.transforms import standard_transform
+from winoprune.winograd.importance import importance_factors
+from winoprune.winograd.transforms import standard_transform
 
 router = APIRouter(prefix="/ui/api", tags=["ui"], include_in_schema=False)
 MAX_YAML_CHARS = 200_000

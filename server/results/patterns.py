@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 from server.artifacts.service import list_artifacts
 from server.config import Settings
 from server.db.models import Artifact
-from winoprune.functional import to_winograd
-from winoprune.transforms import standard_transform
+from winoprune.winograd.functional import to_winograd
+from winoprune.winograd.transforms import standard_transform
 
 
 class NoCheckpoint(LookupError):

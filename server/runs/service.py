@@ -14,7 +14,7 @@ from server.db.models import PRETRAIN_STAGE, Artifact, Membership, Run, RunTag, 
 from server.errors import ApiError, field_errors, not_found
 from server.events.service import publish
 from server.projects.service import ROLE_RANK, check_rank, require_role
-from winoprune.recipe import Recipe, RecipeError, parse_recipe
+from winoprune.recipes import Recipe, RecipeError, parse_recipe
 
 ARTIFACT_SCHEME = "artifact:"
 RECIPE_LOC = ("body", "recipe")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from winoprune.recipe import parse_recipe
+from winoprune.recipes import parse_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))

@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from winoprune.data import build_datasets
-from winoprune.layers import convert_model, ineligibility
 from winoprune.models import (
     MODELS,
     build_model,
@@ -17,6 +16,7 @@ from winoprune.models import (
     model_names,
     rescale_dropout,
 )
+from winoprune.winograd.layers import convert_model, ineligibility
 
 
 def convs(model: nn.Module) -> dict[str, nn.Conv2d]:

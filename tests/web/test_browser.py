@@ -18,8 +18,8 @@ import pytest
 from tests.server.conftest import recipe
 from tests.web.conftest import PASSWORD, WebEnv, login, open_page
 from tests.web.simulate import play_run
-from winoprune.importance import importance_factors
-from winoprune.transforms import standard_transform
+from winoprune.winograd.importance import importance_factors
+from winoprune.winograd.transforms import standard_transform
 
 pytestmark = pytest.mark.browser
 _names = itertools.count()

@@ -15,8 +15,8 @@ import yaml
 from server.pages.paths import PLOTLY_URL, RECIPES_DIR
 from tests.server.conftest import recipe
 from tests.web.conftest import WebEnv
-from winoprune.importance import importance_factors
-from winoprune.transforms import standard_transform
+from winoprune.winograd.importance import importance_factors
+from winoprune.winograd.transforms import standard_transform
 
 _names = itertools.count()
 

@@ -10,8 +10,8 @@ from sqlalchemy import func, select, update
 
 from server.db.base import utcnow
 from server.db.models import Metric, Run
-from winoprune.metrics import LayerStat
-from winoprune.pipeline import EpochReport
+from winoprune.pruning.metrics import LayerStat
+from winoprune.training.pipeline import EpochReport
 from worker import leases
 from worker.context import WorkerContext
 from worker.heartbeat import LEASE_LOST, StopControl

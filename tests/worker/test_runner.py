@@ -12,7 +12,7 @@ from sqlalchemy import select
 from server.db.models import Artifact, Metric, Run
 from server.runs import lifecycle
 from tests.worker.stack import TINY_RECIPE, expected_points
-from winoprune.pipeline import Pipeline
+from winoprune.training.pipeline import Pipeline
 from worker import runner
 from worker.context import WorkerContext
 from worker.heartbeat import SLICE_END, StopControl

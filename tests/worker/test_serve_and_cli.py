@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from server.serving import free_port
 from tests.worker.stack import wait_for
-from winoprune.cli_remote import register_remote_commands
+from winoprune.cli.remote import register_remote_commands
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

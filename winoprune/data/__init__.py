@@ -1,6 +1,6 @@
 """Data sets for recipes: ``build_datasets(spec) -> (train_ds, test_ds, info)``.
 
-``spec`` is a recipe's ``data`` section (``winoprune.recipe.DataSpec``), a dict of the same
+``spec`` is a recipe's ``data`` section (``winoprune.recipes.DataSpec``), a dict of the same
 fields, or keyword arguments. Data sets: ``digits`` (scikit-learn, no root), ``cifar10`` /
 ``cifar100`` (standard python batches or ``train/`` + ``test/`` image folders, in memory) and
 ``imagefolder`` (ImageNet layout, decoded lazily per item).
@@ -27,7 +27,7 @@ from winoprune.data.transforms import (
     CIFAR100_STD,
     Augment,
 )
-from winoprune.recipe import DataSpec, validation_errors
+from winoprune.recipes import DataSpec, validation_errors
 
 __all__ = [
     "DEFAULT_CACHE_DIR",

@@ -21,14 +21,13 @@ from typing import Literal
 import torch
 from torch import nn
 
-from winoprune.layers import WinogradConv2d
-from winoprune.masks import MaskSet, winograd_masks
 from winoprune.pruning.baselines import (
     TargetDomain,
     prune_native_winograd,
     prune_spatial_unstructured,
 )
 from winoprune.pruning.bisection import DEFAULT_MAX_ITERATIONS, DEFAULT_TOLERANCE
+from winoprune.pruning.masks import MaskSet, winograd_masks
 from winoprune.pruning.policy import LayerPolicy
 from winoprune.pruning.spatial import (
     LayerPruning,
@@ -37,7 +36,8 @@ from winoprune.pruning.spatial import (
     winograd_zero_fraction,
 )
 from winoprune.pruning.winograd import PAPER_ALPHA, WinogradGradScaler, prune_winograd_direct
-from winoprune.transforms import WinogradTransform
+from winoprune.winograd.layers import WinogradConv2d
+from winoprune.winograd.transforms import WinogradTransform
 
 Method = Literal["spatial-structured", "winograd-direct", "native-winograd", "spatial-unstructured"]
 SPATIAL_METHODS = ("spatial-structured", "spatial-unstructured")

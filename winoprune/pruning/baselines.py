@@ -21,7 +21,7 @@ from winoprune.pruning.bisection import (
     threshold_for_scores,
 )
 from winoprune.pruning.spatial import LayerPruning, winograd_zero_fraction
-from winoprune.transforms import WinogradTransform
+from winoprune.winograd.transforms import WinogradTransform
 
 TargetDomain = Literal["spatial", "winograd"]
 TARGET_DOMAINS: tuple[TargetDomain, ...] = ("spatial", "winograd")

@@ -15,8 +15,8 @@ from typing import Literal
 
 from torch import nn
 
-from winoprune.layers import WinogradConv2d, ineligibility
 from winoprune.pruning.bisection import check_target
+from winoprune.winograd.layers import WinogradConv2d, ineligibility
 
 FirstLayerRule = Literal["fixed", "dense", "prune"]
 FIRST_LAYER_RULES: tuple[FirstLayerRule, ...] = ("fixed", "dense", "prune")

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import torch
 
-from winoprune.functional import to_winograd
 from winoprune.pruning.bisection import (
     DEFAULT_MAX_ITERATIONS,
     DEFAULT_TOLERANCE,
@@ -23,7 +22,8 @@ from winoprune.pruning.bisection import (
     bisect_threshold,
     candidate_thresholds,
 )
-from winoprune.transforms import WinogradTransform, cook_toom
+from winoprune.winograd.functional import to_winograd
+from winoprune.winograd.transforms import WinogradTransform, cook_toom
 
 DEFAULT_TILE = 4  # F(4x4, r x r): the tile of the paper's experiments (paper-spec section 1)
 

@@ -2,7 +2,7 @@
 
 A Winograd weight ``Q[k, c, i, j]`` is pruned when ``|Q[k, c, i, j]| * F_hat[i, j] < t``
 (paper-spec section 3), with ``F_hat`` the normalised importance factors of the layer's transform
-(``winoprune.importance.importance_factors``). ``t`` is bisected per layer so that the pruned
+(``winograd.importance.importance_factors``). ``t`` is bisected per layer so that the pruned
 fraction, entries pruned before included, reaches the target; masks of earlier stages are OR-ed
 in. During retraining, ``grad_Q /= F_hat ** alpha`` (alpha = 1.5 at paper time) once per step,
 after ``backward()`` and before ``optimizer.step()``; plain SGD's weight decay then acts on the
@@ -16,15 +16,15 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from winoprune.importance import importance_factors, scale_gradient
-from winoprune.layers import winograd_layers
 from winoprune.pruning.bisection import (
     DEFAULT_MAX_ITERATIONS,
     DEFAULT_TOLERANCE,
     threshold_for_scores,
 )
 from winoprune.pruning.spatial import LayerPruning
-from winoprune.transforms import WinogradTransform
+from winoprune.winograd.importance import importance_factors, scale_gradient
+from winoprune.winograd.layers import winograd_layers
+from winoprune.winograd.transforms import WinogradTransform
 
 PAPER_ALPHA = 1.5
 

@@ -1,0 +1,53 @@
+"""Per-layer statistics of a saved checkpoint (the `winoprune inspect` table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from winoprune.models import build_model, default_input_shape
+from winoprune.pruning.metrics import layer_stats
+from winoprune.recipes import parse_recipe
+from winoprune.training import checkpoints as ckpt
+from winoprune.winograd.layers import convert_model
+from winoprune.winograd.transforms import standard_transform
+
+
+def inspect_checkpoint(path: Path) -> list[dict[str, Any]]:
+    """Rows of (layer, shape, spatial and Winograd sparsity, multiplications per image).
+
+    The model is rebuilt from the recipe stored in the checkpoint's JSON sidecar, so only
+    checkpoints written by winoprune can be inspected; nothing is unpickled.
+    """
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"checkpoint: {path} is not a .safetensors file")
+    sidecar = path.with_suffix(".json")
+    if not path.exists() or not sidecar.exists():
+        raise FileNotFoundError(f"checkpoint: {path} or its sidecar {sidecar.name} is missing")
+    meta = ckpt.read_meta(sidecar)
+    recipe = parse_recipe(meta.recipe)
+    tf = standard_transform(meta.tile)
+    model = build_model(recipe.model.name, recipe.model.width, recipe.model.num_classes)
+    if meta.winograd_layers:
+        convert_model(model, m=tf.m, include=meta.winograd_layers, transform=tf)
+    tensors = ckpt.load_tensors(path)
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
+    rows = layer_stats(model, default_input_shape(recipe.model.name), tf)
+    by_layer: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        entry = by_layer.setdefault(
+            row.layer,
+            {
+                "layer": row.layer,
+                "shape": "x".join(map(str, shapes.get(f"{row.layer}.weight", ()))),
+                "spatial": "-",
+                "Winograd": "-",
+                "mult direct": row.mult_direct,
+                "mult dense W": row.mult_winograd_dense or "-",
+                "mult sparse W": row.mult_winograd_sparse or "-",
+            },
+        )
+        entry["spatial" if row.domain == "spatial" else "Winograd"] = f"{row.sparsity:.2%}"
+    return list(by_layer.values())

@@ -1,0 +1,222 @@
+"""The `winoprune` command line: run recipes locally, inspect checkpoints, validate recipes,
+and (lazily importing the service) serve, work and talk to a server."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from tqdm import tqdm
+
+from winoprune.cli.remote import register_remote_commands
+from winoprune.recipes import RecipeError, load_recipe
+from winoprune.training import pipeline as pl
+
+app = typer.Typer(help="Spatial-Winograd pruning of CNNs.", no_args_is_help=True)
+recipes_app = typer.Typer(help="Work with recipe files.", no_args_is_help=True)
+app.add_typer(recipes_app, name="recipes")
+console = Console(soft_wrap=True)
+
+
+class CliCallbacks(pl.Callbacks):
+    """Progress bars on the terminal; metrics.jsonl and layers.csv in the output directory."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.bar: tqdm | None = None
+        self.metrics_file = (out / "metrics.jsonl").open("a", encoding="utf-8")
+        layers_path = out / "layers.csv"
+        new = not layers_path.exists()
+        self.layers_file = layers_path.open("a", newline="", encoding="utf-8")
+        self.layers_writer: Any = None
+        self._new_layers = new
+
+    def on_stage_start(self, plan: pl.StagePlan) -> None:
+        if self.bar:
+            self.bar.close()
+        label = f"stage {plan.index} {plan.type}" + (f" {plan.target:.0%}" if plan.prunes else "")
+        self.bar = tqdm(total=plan.epochs + 1, desc=label, unit="epoch", leave=True)
+
+    def on_epoch(self, report: pl.EpochReport) -> None:
+        record = {"stage": report.stage, "stage_type": report.stage_type, "epoch": report.epoch}
+        record.update(report.metrics)
+        record.update(report.summary)
+        self.metrics_file.write(json.dumps(record) + "\n")
+        self.metrics_file.flush()
+        for row in report.layers:
+            data = {"stage": report.stage, "epoch": report.epoch, **asdict(row)}
+            if self.layers_writer is None:
+                self.layers_writer = csv.DictWriter(self.layers_file, fieldnames=list(data))
+                if self._new_layers:
+                    self.layers_writer.writeheader()
+            self.layers_writer.writerow(data)
+        self.layers_file.flush()
+        if self.bar is None:
+            self.bar = tqdm(total=None, desc=f"stage {report.stage}", unit="epoch")
+        self.bar.set_postfix(
+            top1=f"{report.metrics['top1']:.3f}",
+            sparsity=f"{report.summary['winograd_sparsity']:.3f}",
+        )
+        self.bar.update(1)
+
+    def on_log(self, message: str) -> None:
+        tqdm.write(message)
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.close()
+        self.metrics_file.close()
+        self.layers_file.close()
+
+
+def _read_results(out: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    layers: list[dict[str, Any]] = []
+    with (out / "layers.csv").open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            layers.append(
+                {
+                    **row,
+                    "stage": int(row["stage"]),
+                    "epoch": int(row["epoch"]),
+                    "sparsity": float(row["sparsity"]),
+                }
+            )
+    return records, layers
+
+
+@app.command()
+def run(
+    recipe_file: Annotated[Path, typer.Argument(help="recipe YAML or JSON")],
+    out: Annotated[Path, typer.Option("--out", help="output directory (resumed if it exists)")],
+    device: Annotated[str | None, typer.Option(help="override the recipe's device")] = None,
+) -> None:
+    """Run a recipe locally: checkpoints, metrics.jsonl, layers.csv and report.html in OUT."""
+    from winoprune.cli.report import write_report
+
+    recipe = _load_or_exit(recipe_file)
+    if device:
+        recipe = recipe.model_copy(update={"device": device})
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "recipe.yaml").write_text(recipe.to_yaml())
+    callbacks = CliCallbacks(out)
+    pipeline = pl.Pipeline(recipe, out, callbacks)
+    try:
+        result = pipeline.run()
+    except (ValueError, FloatingPointError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        callbacks.close()
+    records, layers = _read_results(out)
+    report = write_report(
+        out / "report.html",
+        f"winoprune: {recipe.name}",
+        records,
+        layers,
+        pipeline.zero_patterns(),
+        pipeline.tf,
+        recipe.to_yaml(),
+    )
+    table = Table("stage", "type", "target", "top-1", "Winograd sparsity", "seconds")
+    for row in result.stages:
+        table.add_row(
+            str(row["stage"]),
+            row["type"],
+            f"{row['target']:.0%}",
+            f"{row['top1']:.2%}",
+            f"{row['winograd_sparsity']:.2%}",
+            f"{row['seconds']:.1f}",
+        )
+    console.print(table)
+    console.print(f"{result.status}; report: {report}")
+
+
+@app.command()
+def inspect(checkpoint: Annotated[Path, typer.Argument(help="a .safetensors checkpoint")]) -> None:
+    """Per-layer table of a checkpoint: shape, spatial and Winograd sparsity, multiplications."""
+    from winoprune.cli.inspection import inspect_checkpoint
+
+    try:
+        rows = inspect_checkpoint(checkpoint)
+    except (ValueError, FileNotFoundError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    table = Table(*rows[0].keys()) if rows else Table("empty")
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
+
+
+@recipes_app.command("validate")
+def recipes_validate(files: Annotated[list[Path], typer.Argument(help="recipe files")]) -> None:
+    """Validate recipe files; errors name the field path and the rule."""
+    failed = False
+    for path in files:
+        try:
+            recipe = load_recipe(path)
+        except RecipeError as exc:
+            failed = True
+            console.print(f"[red]{path}: invalid[/red]")
+            for err in exc.errors:
+                console.print(f"  {err['loc']}: {err['msg']}")
+            continue
+        except (OSError, ValueError) as exc:
+            failed = True
+            console.print(f"[red]{path}: {exc}[/red]")
+            continue
+        console.print(f"[green]{path}: ok[/green] sha256 {recipe.sha256()[:16]}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="web server processes (one per core serves most)")
+    ] = 1,
+) -> None:
+    """Start the service (API + an embedded worker when the broker is embedded)."""
+    from worker.launcher import serve_with_worker  # lazily: the core never imports the service
+
+    serve_with_worker(host=host, port=port, web_workers=workers)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from importlib.metadata import version as pkg_version
+
+    typer.echo(pkg_version("winoprune"))
+
+
+def _load_or_exit(path: Path):
+    try:
+        return load_recipe(path)
+    except RecipeError as exc:
+        console.print(f"[red]{path}: invalid recipe[/red]")
+        for err in exc.errors:
+            console.print(f"  {err['loc']}: {err['msg']}")
+        raise typer.Exit(2) from None
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+register_remote_commands(app)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

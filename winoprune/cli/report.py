@@ -1,0 +1,113 @@
+"""A self-contained HTML report of a run (plotly.js inlined, works offline).
+
+Charts: test accuracy per epoch across all stages with the stage boundaries marked; per-layer
+Winograd-domain sparsity at the end of every stage; and, per layer, the alpha x alpha map of the
+fraction of zeros at each Winograd position beside the importance-factor matrix.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from winoprune.winograd.importance import importance_factors
+from winoprune.winograd.transforms import WinogradTransform
+
+
+def dedupe_epochs(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep the last record of every (stage, epoch): a resumed run may repeat one."""
+    by_key = {(r["stage"], r["epoch"]): r for r in records}
+    return [by_key[k] for k in sorted(by_key)]
+
+
+def accuracy_figure(records: list[dict[str, Any]]) -> go.Figure:
+    x = list(range(len(records)))
+    fig = go.Figure()
+    fig.add_scatter(x=x, y=[r["top1"] for r in records], name="test top-1", mode="lines+markers")
+    if any("train_top1" in r for r in records):
+        fig.add_scatter(
+            x=x, y=[r.get("train_top1") for r in records], name="train top-1", mode="lines"
+        )
+    for i in range(1, len(records)):
+        if records[i]["stage"] != records[i - 1]["stage"]:
+            fig.add_vline(x=i - 0.5, line_dash="dot", line_color="grey")
+    fig.update_layout(
+        title="Accuracy per epoch (dotted lines: stage boundaries)",
+        xaxis_title="epoch (all stages)",
+        yaxis_title="accuracy",
+        yaxis_tickformat=".0%",
+    )
+    return fig
+
+
+def layer_sparsity_figure(layers: list[dict[str, Any]]) -> go.Figure:
+    """Grouped bars: Winograd-domain sparsity per layer, one trace per stage (its last epoch)."""
+    last_epoch: dict[int, int] = {}
+    for row in layers:
+        last_epoch[row["stage"]] = max(last_epoch.get(row["stage"], 0), row["epoch"])
+    fig = go.Figure()
+    for stage in sorted(last_epoch):
+        rows = [
+            r
+            for r in layers
+            if r["stage"] == stage and r["epoch"] == last_epoch[stage] and r["domain"] == "winograd"
+        ]
+        fig.add_bar(
+            x=[r["layer"] for r in rows], y=[r["sparsity"] for r in rows], name=f"stage {stage}"
+        )
+    fig.update_layout(
+        title="Winograd-domain sparsity per layer at the end of each stage",
+        barmode="group",
+        yaxis_tickformat=".0%",
+        yaxis_range=[0, 1],
+    )
+    return fig
+
+
+def pattern_figure(layer: str, pattern: list[list[float]], tf: WinogradTransform) -> go.Figure:
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=1, cols=2, subplot_titles=("fraction of zeros", "importance factor F_hat")
+    )
+    fig.add_heatmap(z=pattern, zmin=0, zmax=1, colorscale="Blues", row=1, col=1, showscale=False)
+    fig.add_heatmap(
+        z=importance_factors(tf).tolist(), colorscale="Oranges", row=1, col=2, showscale=False
+    )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title=f"{layer}: zeros per Winograd position ({tf.name})", height=360)
+    return fig
+
+
+def write_report(
+    path: Path,
+    title: str,
+    records: list[dict[str, Any]],
+    layers: list[dict[str, Any]],
+    patterns: dict[str, list[list[float]]],
+    tf: WinogradTransform,
+    recipe_yaml: str,
+) -> Path:
+    """Write the HTML report to ``path`` and return it."""
+    records = dedupe_epochs(records)
+    figures = [accuracy_figure(records), layer_sparsity_figure(layers)]
+    figures += [pattern_figure(name, p, tf) for name, p in patterns.items()]
+    divs = "\n".join(f.to_html(full_html=False, include_plotlyjs=False) for f in figures)
+    summary = json.dumps(records[-1] if records else {}, indent=1)
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<script>{get_plotlyjs()}</script>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px}}
+pre{{background:#f4f4f4;padding:1rem;overflow:auto}}</style></head>
+<body><h1>{html.escape(title)}</h1>
+<h2>Final epoch</h2><pre>{html.escape(summary)}</pre>
+{divs}
+<h2>Recipe</h2><pre>{html.escape(recipe_yaml)}</pre>
+</body></html>"""
+    path.write_text(page, encoding="utf-8")
+    return path
