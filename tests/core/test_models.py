@@ -16,7 +16,7 @@ from winoprune.models import (
     model_names,
     rescale_dropout,
 )
-from winoprune.winograd.layers import convert_model, ineligibility
+from winoprune.winograd.layers import WinogradConv2d, convert_model, ineligibility
 
 
 def convs(model: nn.Module) -> dict[str, nn.Conv2d]:
@@ -26,13 +26,13 @@ def convs(model: nn.Module) -> dict[str, nn.Conv2d]:
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_model_builds_and_maps_input_to_logits(name: str) -> None:
     model = build_model(name, width=0.25, num_classes=7).eval()
-    shape = (3, 32, 32) if name == "resnet18" else default_input_shape(name)
+    shape = (3, 32, 32) if name.startswith("resnet18") else default_input_shape(name)
     assert model.input_shape == default_input_shape(name)
     with torch.no_grad():
         out = model(torch.randn(2, *shape))
     assert out.shape == (2, 7)
     assert torch.isfinite(out).all()
-    first = next(iter(convs(model)))
+    first = next(n for n, m in model.named_modules() if isinstance(m, nn.Conv2d | WinogradConv2d))
     assert first_conv_name(model) == first
 
 
@@ -100,8 +100,8 @@ def test_rescale_dropout_follows_the_paper_and_never_compounds() -> None:
         rescale_dropout(model, 1.0)
 
 
-def test_resnet18_matches_torchvision_shapes_and_is_winograd_friendly() -> None:
-    model = build_model("resnet18")
+def test_resnet18_maxpool_matches_torchvision_shapes_and_is_winograd_friendly() -> None:
+    model = build_model("resnet18-maxpool")
     # same parameter count as torchvision's resnet18 (max-pools add none)
     assert sum(p.numel() for p in model.parameters()) == 11_689_512
     layers = convs(model)
@@ -117,7 +117,7 @@ def test_resnet18_matches_torchvision_shapes_and_is_winograd_friendly() -> None:
 
 @pytest.mark.parametrize(("h", "w"), [(64, 64), (33, 45)])
 def test_resnet18_pool_and_shortcut_agree_on_any_size(h: int, w: int) -> None:
-    model = build_model("resnet18", width=0.125, num_classes=5).eval()
+    model = build_model("resnet18-maxpool", width=0.125, num_classes=5).eval()
     sizes = []
     model.layer2.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[-2:])))
     with torch.no_grad():
@@ -128,7 +128,13 @@ def test_resnet18_pool_and_shortcut_agree_on_any_size(h: int, w: int) -> None:
 
 @pytest.mark.parametrize(
     ("name", "eligible"),
-    [("vgg-nagadomi", 8), ("convpool-cnn-c", 7), ("resnet18", 16), ("digits-cnn", 4)],
+    [
+        ("vgg-nagadomi", 8),
+        ("convpool-cnn-c", 7),
+        ("resnet18-maxpool", 16),
+        ("resnet18", 13),  # torchvision's: its 3 stride-2 3x3 convs need DWM
+        ("digits-cnn", 4),
+    ],
 )
 def test_convert_model_finds_the_prunable_3x3_convs(name: str, eligible: int) -> None:
     model = build_model(name, width=0.125)
@@ -151,3 +157,44 @@ def test_digits_cnn_trains_above_90_percent_in_seconds() -> None:
     with torch.no_grad():
         correct = sum(int((model(x).argmax(1) == y).sum()) for x, y in test.batches(360))
     assert correct / len(test) > 0.9
+
+
+def torchvision_resnet18_keys() -> list[str]:
+    """torchvision's resnet18 state-dict keys, written out from its architecture."""
+
+    def bn(prefix: str) -> list[str]:
+        names = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+        return [f"{prefix}.{n}" for n in names]
+
+    keys = ["conv1.weight", *bn("bn1")]
+    for layer in range(1, 5):
+        for block in range(2):
+            p = f"layer{layer}.{block}"
+            keys += [f"{p}.conv1.weight", *bn(f"{p}.bn1"), f"{p}.conv2.weight", *bn(f"{p}.bn2")]
+            if layer > 1 and block == 0:
+                keys += [f"{p}.downsample.0.weight", *bn(f"{p}.downsample.1")]
+    return [*keys, "fc.weight", "fc.bias"]
+
+
+def test_resnet18_has_torchvisions_layout_and_state_dict_names() -> None:
+    model = build_model("resnet18")
+    assert list(model.state_dict()) == torchvision_resnet18_keys()
+    assert sum(p.numel() for p in model.parameters()) == 11_689_512
+    layers = convs(model)
+    assert layers["conv1"].kernel_size == (7, 7) and layers["conv1"].stride == (2, 2)
+    strided = [n for n, c in layers.items() if c.kernel_size == (3, 3) and c.stride == (2, 2)]
+    assert strided == ["layer2.0.conv1", "layer3.0.conv1", "layer4.0.conv1"]
+    assert isinstance(model.maxpool, nn.MaxPool2d)
+
+
+def test_resnet18_converts_every_conv_with_dwm_and_keeps_its_outputs() -> None:
+    torch.manual_seed(0)
+    model = build_model("resnet18", width=0.125, num_classes=4).double().eval()
+    x = torch.randn(2, 3, 35, 32, dtype=torch.float64)
+    with torch.no_grad():
+        expected = model(x)
+    report = convert_model(model, m=4, dwm=True)
+    assert len(report.converted) == 20 and not report.skipped
+    assert not any(isinstance(m, nn.Conv2d) for m in model.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), expected, atol=1e-10, rtol=1e-10)

@@ -9,8 +9,17 @@ from torch import nn
 
 from winoprune.models.convpool import ConvPoolCNNC, rescale_dropout
 from winoprune.models.resnet import ResNet18
+from winoprune.models.resnet_torchvision import ResNet18TV
+from winoprune.models.resnet_var import RESNET_VAR_OPTIONS, ResNet18VarWReLU
 from winoprune.models.small import cifar_tiny, digits_cnn
 from winoprune.models.vgg import VGGNagadomi
+from winoprune.models.wrelu import (
+    SEQUENTIAL_OPTIONS,
+    convpool_cnn_c_wrelu,
+    digits_cnn_wrelu,
+    vgg_nagadomi_wrelu,
+)
+from winoprune.winograd.layers import WinogradConv2d
 
 __all__ = [
     "MODELS",
@@ -32,6 +41,10 @@ class ModelEntry:
     input_shape: tuple[int, int, int]  # (C, H, W) of its data set
     fixed_size: bool  # True when H, W must equal input_shape (a flatten before an FC layer)
     description: str
+    # keyword options the builder takes beyond those three (recipe fields, e.g. "tile")
+    options: tuple[str, ...] = ()
+    # built with Winograd-domain-ReLU layers (Liu et al. 2018): trained and pruned as such
+    winograd_relu: bool = False
 
 
 MODELS: dict[str, ModelEntry] = {
@@ -42,6 +55,13 @@ MODELS: dict[str, ModelEntry] = {
         ConvPoolCNNC, 100, (3, 32, 32), False, "ConvPool-CNN-C, CIFAR-100 (7 3x3 + 2 1x1 convs)"
     ),
     "resnet18": ModelEntry(
+        ResNet18TV,
+        1000,
+        (3, 224, 224),
+        False,
+        "ResNet-18, torchvision's layout and state-dict names (stride-2 convs: DWM layers)",
+    ),
+    "resnet18-maxpool": ModelEntry(
         ResNet18, 1000, (3, 224, 224), False, "ResNet-18, max-pool + stride-1 3x3 variant"
     ),
     "digits-cnn": ModelEntry(
@@ -49,6 +69,43 @@ MODELS: dict[str, ModelEntry] = {
     ),
     "cifar-tiny": ModelEntry(
         cifar_tiny, 10, (3, 32, 32), False, "tiny 32x32 CNN for tests (4 3x3 convs)"
+    ),
+    # Winograd-domain ReLU variants (Liu et al. 2018; models.wrelu, models.resnet_var)
+    "vgg-nagadomi-wrelu": ModelEntry(
+        vgg_nagadomi_wrelu,
+        10,
+        (3, 32, 32),
+        True,
+        "VGG-nagadomi with Winograd-domain ReLU (8 Winograd-ReLU layers)",
+        SEQUENTIAL_OPTIONS,
+        winograd_relu=True,
+    ),
+    "convpool-cnn-c-wrelu": ModelEntry(
+        convpool_cnn_c_wrelu,
+        100,
+        (3, 32, 32),
+        False,
+        "ConvPool-CNN-C with Winograd-domain ReLU (7 Winograd-ReLU + 2 1x1 convs)",
+        SEQUENTIAL_OPTIONS,
+        winograd_relu=True,
+    ),
+    "resnet18-var-wrelu": ModelEntry(
+        ResNet18VarWReLU,
+        1000,
+        (3, 224, 224),
+        False,
+        "Liu et al.'s ResNet-18-var: 16 Winograd-ReLU layers, max-pool downsampling",
+        RESNET_VAR_OPTIONS,
+        winograd_relu=True,
+    ),
+    "digits-cnn-wrelu": ModelEntry(
+        digits_cnn_wrelu,
+        10,
+        (1, 8, 8),
+        False,
+        "digits CNN with Winograd-domain ReLU (4 Winograd-ReLU layers)",
+        SEQUENTIAL_OPTIONS,
+        winograd_relu=True,
     ),
 }
 
@@ -70,22 +127,32 @@ def default_input_shape(name: str) -> tuple[int, int, int]:
 
 
 def build_model(
-    name: str, width: float = 1.0, num_classes: int | None = None, in_channels: int | None = None
+    name: str,
+    width: float = 1.0,
+    num_classes: int | None = None,
+    *,
+    in_channels: int | None = None,
+    **options: str | None,
 ) -> nn.Module:
     """Build a freshly initialised model from the registry.
 
     ``width`` scales every channel count and FC hidden size (``round(c * width)``, at least 1);
     ``num_classes`` defaults to the model's data set; ``in_channels`` to its input channels.
-    The model gets ``input_shape`` (C, H, W) and ``model_name`` attributes.
+    ``options`` go to builders that take them (``ModelEntry.options``, e.g. a Winograd-ReLU
+    model's ``tile``); None values are dropped. The model gets ``input_shape`` (C, H, W) and
+    ``model_name`` attributes.
     """
     entry = _entry(name)
+    options = {key: value for key, value in options.items() if value is not None}
+    if unknown := sorted(set(options) - set(entry.options)):
+        raise ValueError(f"model.{unknown[0]}: not an option of model {name!r}")
     if not width > 0:
         raise ValueError(f"model.width: must be > 0, got {width}")
     if num_classes is not None and num_classes < 1:
         raise ValueError(f"model.num_classes: must be >= 1, got {num_classes}")
     channels = entry.input_shape[0] if in_channels is None else in_channels
     model = entry.builder(
-        num_classes=num_classes or entry.num_classes, width=width, in_channels=channels
+        num_classes=num_classes or entry.num_classes, width=width, in_channels=channels, **options
     )
     # plain (non-tensor) attributes: nn.Module's typed __setattr__ is not needed for them
     vars(model).update(input_shape=(channels, *entry.input_shape[1:]), model_name=name)
@@ -93,8 +160,9 @@ def build_model(
 
 
 def first_conv_name(model: nn.Module) -> str:
-    """Name of the first nn.Conv2d in module order (the paper's "first layer")."""
+    """Name of the first conv in module order (the paper's "first layer"): an nn.Conv2d or a
+    Winograd layer (the Winograd-ReLU models are built with them)."""
     for name, module in model.named_modules():
-        if isinstance(module, nn.Conv2d):
+        if isinstance(module, nn.Conv2d | WinogradConv2d):
             return name
-    raise ValueError("model: has no nn.Conv2d layer")
+    raise ValueError("model: has no conv layer")

@@ -63,8 +63,10 @@ def rescale_dropout(
     sparsity: float,
     input_sparsity: float = 0.2,
     input_names: tuple[str, ...] = (),
+    exponent: float = DROPOUT_EXPONENT,
 ) -> dict[str, float]:
-    """Scale every dropout rate for pruning: p <- p0 * (1 - s) ** 0.75 (paper-spec 2).
+    """Scale every dropout rate for pruning: p <- p0 * (1 - s) ** exponent (paper-spec 2: the
+    authors' exponent is 0.75).
 
     ``p0`` is the rate the model was built with (remembered on the module on the first call, so
     repeated calls never compound). Input dropouts (module names ending in ``drop_in`` or listed
@@ -84,6 +86,6 @@ def rescale_dropout(
             setattr(module, BASE_P_ATTR, base)
         is_input = name.endswith("drop_in") or name in input_names
         s = input_sparsity if is_input else sparsity
-        module.p = base * (1.0 - s) ** DROPOUT_EXPONENT
+        module.p = base * (1.0 - s) ** exponent
         rates[name] = module.p
     return rates

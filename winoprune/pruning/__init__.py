@@ -7,10 +7,14 @@ Methods (paper-spec sections 2, 3 and 6a):
 - ``"winograd-direct"`` (stage 2, model holds WinogradConv2d): prune ``|Q| * F_hat < t``;
   retrain with ``WinogradGradScaler`` (``grad_Q /= F_hat ** 1.5``).
 - ``"native-winograd"`` (Li et al. 2017, WinogradConv2d): prune ``|Q| < t``, no scaling.
+- ``"winograd-relu"`` (Liu et al. 2018, Winograd-ReLU layers): keep the ``int(numel * (1 - s))``
+  largest ``|Q|`` per layer, no bisection (``pruning.wrelu``).
 - ``"spatial-unstructured"`` (nn.Conv2d): prune ``|W| < t``; target in the spatial or the
   Winograd domain (``target_domain``).
 
 Each layer's t is bisected to its policy target. Masks of earlier stages are OR-ed in (nested).
+DWM layers (``policy.dwm``: strided, 1x1 and large-kernel convs) take the same methods with
+groups and importance factors per piece (``pruning.dwm``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,12 @@ from winoprune.pruning.baselines import (
     prune_spatial_unstructured,
 )
 from winoprune.pruning.bisection import DEFAULT_MAX_ITERATIONS, DEFAULT_TOLERANCE
+from winoprune.pruning.dwm import (
+    dwm_zero_fraction,
+    prune_dwm_direct,
+    prune_dwm_spatial_structured,
+    prune_dwm_spatial_unstructured,
+)
 from winoprune.pruning.masks import MaskSet, winograd_masks
 from winoprune.pruning.policy import LayerPolicy
 from winoprune.pruning.spatial import (
@@ -36,12 +46,20 @@ from winoprune.pruning.spatial import (
     winograd_zero_fraction,
 )
 from winoprune.pruning.winograd import PAPER_ALPHA, WinogradGradScaler, prune_winograd_direct
-from winoprune.winograd.layers import WinogradConv2d
+from winoprune.pruning.wrelu import prune_top_magnitude
+from winoprune.winograd.dwm import DWMConv2d, DWMLayout, dwm_layout
+from winoprune.winograd.layers import WinogradConv2d, uses_dwm
 from winoprune.winograd.transforms import WinogradTransform
 
-Method = Literal["spatial-structured", "winograd-direct", "native-winograd", "spatial-unstructured"]
+Method = Literal[
+    "spatial-structured",
+    "winograd-direct",
+    "native-winograd",
+    "spatial-unstructured",
+    "winograd-relu",
+]
 SPATIAL_METHODS = ("spatial-structured", "spatial-unstructured")
-WINOGRAD_METHODS = ("winograd-direct", "native-winograd")
+WINOGRAD_METHODS = ("winograd-direct", "native-winograd", "winograd-relu")
 METHODS = SPATIAL_METHODS + WINOGRAD_METHODS
 
 __all__ = [
@@ -108,28 +126,53 @@ def prune_model(
         module = model.get_submodule(name)
         _check_layer_type(name, module, method)
         prior = previous.get(f"{name}.weight")
-        pruning = _prune_layer(
-            module, method, layer_target, prior, transform, target_domain, tol, max_iter
-        )
+        layout = dwm_layout_of(module, policy, transform)
+        if layout is not None:
+            pruning = _prune_dwm_layer(
+                module, method, layout, layer_target, prior, target_domain, tol, max_iter
+            )
+        else:
+            pruning = _prune_layer(
+                module, method, layer_target, prior, transform, target_domain, tol, max_iter
+            )
         new_masks[f"{name}.weight"] = pruning.mask
         searches[name] = (layer_target, pruning)
     merged = previous.updated(new_masks)
     merged.apply(model)
     results = {
-        name: _measured(name, model.get_submodule(name), method, layer_target, pruning, transform)
+        name: _measured(
+            name, model.get_submodule(name), method, layer_target, pruning, transform, policy
+        )
         for name, (layer_target, pruning) in searches.items()
     }
     return merged, results
 
 
 def _check_layer_type(name: str, module: nn.Module, method: str) -> None:
-    if method in WINOGRAD_METHODS and not isinstance(module, WinogradConv2d):
+    winograd = isinstance(module, WinogradConv2d | DWMConv2d)
+    if method in WINOGRAD_METHODS and not winograd:
         raise TypeError(
             f"model: layer {name!r} is {type(module).__name__}; method {method!r} needs "
-            "WinogradConv2d (convert the model with convert_model first)"
+            "WinogradConv2d or DWMConv2d (convert the model with convert_model first)"
         )
-    if method in SPATIAL_METHODS and isinstance(module, WinogradConv2d):
-        raise TypeError(f"model: layer {name!r} is WinogradConv2d; {method!r} needs nn.Conv2d")
+    if method in SPATIAL_METHODS and winograd:
+        raise TypeError(
+            f"model: layer {name!r} is {type(module).__name__}; {method!r} needs nn.Conv2d"
+        )
+
+
+def dwm_layout_of(
+    module: nn.Module, policy: LayerPolicy, transform: WinogradTransform | None
+) -> DWMLayout | None:
+    """The DWM layout a layer is pruned under: a DWMConv2d's own, or, with ``policy.dwm``, that
+    of an nn.Conv2d which ``convert_model(dwm=True)`` turns into a DWM layer; else None."""
+    if isinstance(module, DWMConv2d):
+        return module.layout
+    sizes = (transform.r,) if transform is not None else tuple(policy.kernel_sizes)
+    if policy.dwm and isinstance(module, nn.Conv2d) and uses_dwm(module, sizes):
+        stride = (module.stride[0], module.stride[1])
+        return dwm_layout((module.kernel_size[0], module.kernel_size[1]), stride)
+    return None
 
 
 def layer_transform(module: nn.Module, transform: WinogradTransform | None) -> WinogradTransform:
@@ -159,6 +202,33 @@ def _prune_layer(
         return prune_spatial_unstructured(weight, tf, target, target_domain, prior, tol, max_iter)
     if method == "winograd-direct":
         return prune_winograd_direct(weight, tf, target, prior, tol, max_iter)
+    if method == "winograd-relu":
+        return prune_top_magnitude(weight, target, prior)
+    return prune_native_winograd(weight, target, prior, tol, max_iter)
+
+
+def _prune_dwm_layer(
+    module: nn.Module,
+    method: str,
+    layout: DWMLayout,
+    target: float,
+    prior: torch.Tensor | None,
+    target_domain: TargetDomain,
+    tol: float,
+    max_iter: int,
+) -> LayerPruning:
+    """The rules of ``_prune_layer`` on a DWM layer (or a conv that becomes one): groups and
+    importance factors per piece, one threshold over all pieces (``pruning.dwm``)."""
+    weight = module.weight
+    assert isinstance(weight, torch.Tensor)
+    if method == "spatial-structured":
+        return prune_dwm_spatial_structured(weight, layout, target, prior, tol, max_iter)
+    if method == "spatial-unstructured":
+        return prune_dwm_spatial_unstructured(
+            weight, layout, target, target_domain, prior, tol, max_iter
+        )
+    if method == "winograd-direct":
+        return prune_dwm_direct(weight, layout, target, prior, tol, max_iter)
     return prune_native_winograd(weight, target, prior, tol, max_iter)
 
 
@@ -169,14 +239,19 @@ def _measured(
     target: float,
     pruning: LayerPruning,
     transform: WinogradTransform | None,
+    policy: LayerPolicy,
 ) -> LayerPruneResult:
     """The result with the sparsities measured on the masked weights of the model."""
     weight = module.weight
     assert isinstance(weight, torch.Tensor)
     w = weight.detach()
     spatial = None
-    if isinstance(module, WinogradConv2d):
+    layout = dwm_layout_of(module, policy, transform)
+    if isinstance(module, WinogradConv2d | DWMConv2d):
         winograd = float((w == 0).sum().item()) / max(w.numel(), 1)
+    elif layout is not None:
+        winograd = dwm_zero_fraction(w, layout)
+        spatial = float((w == 0).sum().item()) / max(w.numel(), 1)
     else:
         winograd = winograd_zero_fraction(w, layer_transform(module, transform))
         spatial = float((w == 0).sum().item()) / max(w.numel(), 1)

@@ -34,9 +34,12 @@ def prune_native_winograd(
     tol: float = DEFAULT_TOLERANCE,
     max_iter: int = DEFAULT_MAX_ITERATIONS,
 ) -> LayerPruning:
-    """Mask ``previous | (|Q| < t)`` of Winograd weights q (K, C, a, a); fraction >= target."""
-    if q.dim() != 4:
-        raise ValueError(f"weight: expected Winograd weights (K, C, a, a), got {tuple(q.shape)}")
+    """Mask ``previous | (|Q| < t)`` of Winograd weights q (K, C, a, a), or a DWM layer's
+    packed q (K, C, P); fraction >= target."""
+    if q.dim() not in (3, 4):
+        raise ValueError(
+            f"weight: expected Winograd weights (K, C, a, a) or (K, C, P), got {tuple(q.shape)}"
+        )
     mask, search = threshold_for_scores(q.detach().abs(), target, previous, tol, max_iter)
     return LayerPruning.from_search(mask, search)
 

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from winoprune.pruning.dwm import dwm_winograd_mask
+from winoprune.winograd.dwm import DWMConv2d
 from winoprune.winograd.layers import WinogradConv2d
 
 
@@ -154,7 +156,8 @@ def winograd_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> MaskS
     of (k, c) is pruned iff ``Q = G W G^T`` is exactly 0 there: ``Q == 0`` on the converted
     weights, OR-ed with the structural rule (every weight of ``S_ij`` masked, i.e.
     ``|G| ~mask |G|^T == 0``) so the result is right even if the masks were not applied before
-    the conversion. Other entries are returned unchanged.
+    the conversion. A DWMConv2d's spatial mask (K, C, kh, kw) becomes its packed (K, C, P)
+    mask by the same rule per piece. Other entries are returned unchanged.
     """
     converted: dict[str, torch.Tensor] = {}
     params = dict(model.named_parameters())
@@ -163,6 +166,16 @@ def winograd_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> MaskS
             raise ValueError(f"masks: {name!r} is not a parameter of the model")
         module_name, _, _ = name.rpartition(".")
         module = model.get_submodule(module_name)
+        if isinstance(module, DWMConv2d) and mask.shape != module.weight.shape:
+            kernel = module.layout.kernel
+            if mask.dim() != 4 or tuple(mask.shape[2:]) != kernel:
+                raise ValueError(
+                    f"masks[{name!r}]: shape {tuple(mask.shape)} is not (K, C, {kernel[0]}, "
+                    f"{kernel[1]})"
+                )
+            structural = dwm_winograd_mask(mask, module.layout).to(module.weight.device)
+            converted[name] = structural | (module.weight.detach() == 0)
+            continue
         if not isinstance(module, WinogradConv2d) or mask.shape == module.weight.shape:
             converted[name] = mask
             continue

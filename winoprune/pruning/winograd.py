@@ -22,18 +22,20 @@ from winoprune.pruning.bisection import (
     threshold_for_scores,
 )
 from winoprune.pruning.spatial import LayerPruning
+from winoprune.winograd.dwm import DWMConv2d
 from winoprune.winograd.importance import importance_factors, scale_gradient
-from winoprune.winograd.layers import winograd_layers
+from winoprune.winograd.layers import winograd_domain_layers
 from winoprune.winograd.transforms import WinogradTransform
 
 PAPER_ALPHA = 1.5
 
 
 def importance_scores(q: torch.Tensor, f_hat: torch.Tensor) -> torch.Tensor:
-    """(K, C, a, a) float64 scores ``|Q| * F_hat`` (F_hat (a, a) broadcast over K and C)."""
-    if q.dim() != 4 or tuple(q.shape[2:]) != tuple(f_hat.shape):
+    """(K, C, a, a) float64 scores ``|Q| * F_hat`` (F_hat (a, a) broadcast over K and C); a
+    DWM layer's packed Q (K, C, P) takes F_hat (P,)."""
+    if q.dim() != 2 + f_hat.dim() or tuple(q.shape[2:]) != tuple(f_hat.shape):
         raise ValueError(
-            f"weight: expected Winograd weights (K, C, {f_hat.shape[0]}, {f_hat.shape[1]}), "
+            f"weight: expected Winograd weights (K, C, {', '.join(map(str, f_hat.shape))}), "
             f"got {tuple(q.shape)}"
         )
     return q.detach().abs().double() * f_hat.to(device=q.device, dtype=torch.float64)
@@ -66,7 +68,8 @@ class WinogradGradScaler:
         scaler.apply()          # grad_Q /= F_hat ** alpha on each WinogradConv2d
         optimizer.step()        # SGD; weight decay lambda * Q is added unscaled
 
-    ``layers`` restricts the scaling to those module names (default: every WinogradConv2d).
+    ``layers`` restricts the scaling to those module names (default: every WinogradConv2d and
+    DWMConv2d, whose packed Q is scaled by its layout's F_hat).
     ``calls`` counts the steps scaled. Calling ``apply`` twice on the same gradient (no
     ``backward`` in between) raises RuntimeError, so the scaling cannot be applied twice.
     """
@@ -77,9 +80,12 @@ class WinogradGradScaler:
         if isinstance(alpha, bool) or not isinstance(alpha, int | float) or alpha < 0:
             raise ValueError(f"alpha: must be a number >= 0, got {alpha!r}")
         self.alpha = float(alpha)
-        self.layers = winograd_layers(model, layers)
+        self.layers = winograd_domain_layers(model, layers)
         self._f_hat = {
-            name: importance_factors(layer.transform) for name, layer in self.layers.items()
+            name: layer.layout.importance_factors()
+            if isinstance(layer, DWMConv2d)
+            else importance_factors(layer.transform)
+            for name, layer in self.layers.items()
         }
         self._last_scaled: dict[str, tuple[int, int]] = {}
         self.calls = 0

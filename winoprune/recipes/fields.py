@@ -119,10 +119,20 @@ def unset(value: Any) -> bool:
 
 
 StageType = Literal[
-    "spatial-structured", "winograd-direct", "native-winograd", "spatial-unstructured", "dense"
+    "spatial-structured",
+    "winograd-direct",
+    "native-winograd",
+    "spatial-unstructured",
+    "winograd-relu",
+    "dense",
 ]
 Method = Literal[
-    "spatial-winograd", "native-winograd", "spatial-structured", "spatial-unstructured", "dense"
+    "spatial-winograd",
+    "native-winograd",
+    "spatial-structured",
+    "spatial-unstructured",
+    "winograd-relu",
+    "dense",
 ]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from winoprune.models import MODELS
+from winoprune.recipes.wrelu_rules import model_option_rules, winograd_relu_rules
 
 Rules = list[tuple[str, str]]
 
@@ -17,6 +18,7 @@ TARGET_DOMAIN = {
     "winograd-direct": "winograd",
     "native-winograd": "winograd",
     "spatial-unstructured": "spatial",
+    "winograd-relu": "winograd",
 }
 # the pruning stage types each method runs, in order (dense fine-tune stages are always allowed)
 METHOD_STAGES: dict[str, tuple[str, ...]] = {
@@ -24,11 +26,17 @@ METHOD_STAGES: dict[str, tuple[str, ...]] = {
     "native-winograd": ("native-winograd",),
     "spatial-structured": ("spatial-structured",),
     "spatial-unstructured": ("spatial-unstructured",),
+    "winograd-relu": ("winograd-relu",),
     "dense": (),
 }
 DATA_INPUT_SHAPES = {"digits": (1, 8, 8), "cifar10": (3, 32, 32), "cifar100": (3, 32, 32)}
 DATA_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100}
 IMAGEFOLDER_DEFAULT_SIZE = 224
+
+
+def model_rules(model: Any) -> Rules:
+    """Build options only where the model takes them (``wrelu_rules``)."""
+    return model_option_rules(model)
 
 
 def data_rules(data: Any) -> Rules:
@@ -96,7 +104,10 @@ def pretrain_rules(pretrain: Any) -> Rules:
 def _optimizer_stage_rules(stage: Any) -> Rules:
     rules: Rules = []
     if stage.optimizer.name == "precond-sgd":
-        if stage.type not in PRECOND_STAGE_TYPES:
+        if stage.type == "winograd-relu":
+            msg = "precond-sgd maps spatial SGD steps; Winograd-ReLU layers have no spatial form"
+            rules.append(("optimizer.name", msg))
+        elif stage.type not in PRECOND_STAGE_TYPES:
             rules.append(
                 (
                     "optimizer.name",
@@ -241,6 +252,7 @@ def recipe_rules(recipe: Any) -> Rules:
     rules += _method_rules(recipe.method, recipe.stages)
     rules += _target_rules(recipe.stages)
     rules += _model_data_rules(recipe.model, recipe.data)
+    rules += winograd_relu_rules(recipe)
     if recipe.distill is not None and not recipe.stages:
         rules.append(("distill", "needs at least one stage (pretraining is not distilled)"))
     return rules

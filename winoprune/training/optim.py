@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from winoprune.pruning import WinogradGradScaler
-from winoprune.winograd.layers import winograd_layers
+from winoprune.winograd.dwm import DWMConv2d
+from winoprune.winograd.layers import winograd_domain_layers
 from winoprune.winograd.transforms import WinogradTransform
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
 ]
 
 ADAM_NAMES = ("adam", "adamw")
+# a DWM piece's packed positions, its tile (a1, a2) and its row and column P = G G^T
+PiecePreconditioner = tuple[slice, tuple[int, int], torch.Tensor, torch.Tensor]
 
 
 def natural_preconditioner(tf: WinogradTransform, damping: float = 0.0) -> torch.Tensor:
@@ -69,23 +72,46 @@ class WinogradPreconditioner:
     """Applies the natural step ``grad_Q <- P grad_Q P`` to every Winograd layer, once per step.
 
     Usage, per training step: ``loss.backward(); pre.apply(); optimizer.step()`` (SGD).
-    ``layers`` restricts it to those module names (default: every WinogradConv2d; a model with
-    none makes ``apply`` a no-op, i.e. plain SGD). ``calls`` counts the steps.
+    ``layers`` restricts it to those module names (default: every WinogradConv2d and
+    DWMConv2d; a model with none makes ``apply`` a no-op, i.e. plain SGD). ``calls`` counts
+    the steps.
     """
 
     def __init__(
         self, model: nn.Module, layers: Iterable[str] | None = None, damping: float = 0.0
     ) -> None:
-        self.layers = winograd_layers(model, layers)
-        self._p = {
-            name: natural_preconditioner(m.transform, damping) for name, m in self.layers.items()
-        }
+        self.layers = winograd_domain_layers(model, layers)
+        self._p: dict[str, torch.Tensor] = {}
+        self._pieces: dict[str, list[PiecePreconditioner]] = {}
+        for name, m in self.layers.items():
+            if isinstance(m, DWMConv2d):  # per piece Q = G1 W G2^T: grad <- P1 grad P2
+                self._pieces[name] = [
+                    (
+                        piece.positions,
+                        piece.tile,
+                        natural_preconditioner(piece.transform.rows, damping),
+                        natural_preconditioner(piece.transform.cols, damping),
+                    )
+                    for piece in m.layout.pieces
+                ]
+            else:
+                self._p[name] = natural_preconditioner(m.transform, damping)
         self.calls = 0
 
     def apply(self) -> None:
-        """In place ``grad_Q <- P grad_Q P`` for each layer whose gradient is set."""
+        """In place ``grad_Q <- P grad_Q P`` for each layer whose gradient is set (per piece,
+        ``P1 grad P2``, on a DWM layer)."""
         for name, layer in self.layers.items():
-            precondition_gradient(layer.weight, self._p[name])
+            if name in self._p:
+                precondition_gradient(layer.weight, self._p[name])
+                continue
+            grad = layer.weight.grad
+            if grad is None:
+                continue
+            for positions, tile, p1, p2 in self._pieces[name]:
+                g = grad[:, :, positions].unflatten(2, tile)
+                p1, p2 = (p.to(device=grad.device, dtype=grad.dtype) for p in (p1, p2))
+                grad[:, :, positions] = (p1 @ g @ p2).flatten(2)
         self.calls += 1
 
 

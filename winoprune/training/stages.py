@@ -27,6 +27,7 @@ STAGE_DOMAINS: dict[str, str | None] = {
     "spatial-unstructured": "spatial",
     "winograd-direct": "winograd",
     "native-winograd": "winograd",
+    "winograd-relu": None,  # Winograd-ReLU models are built in the Winograd domain
 }
 
 
@@ -175,4 +176,5 @@ def layer_policy(recipe: Recipe) -> LayerPolicy:
         include=layers.include,
         exclude=list(layers.exclude),
         overrides=dict(layers.overrides),
+        dwm=layers.dwm,
     )

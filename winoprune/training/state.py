@@ -98,7 +98,10 @@ class CheckpointState:
         }
         if teacher:
             model = build_model(
-                self.recipe.model.name, self.recipe.model.width, self.info.num_classes
+                self.recipe.model.name,
+                self.recipe.model.width,
+                self.info.num_classes,
+                **self.recipe.model_options(),
             )
             model.load_state_dict(teacher)
             self.teacher = frozen_copy(model.to(self.device))

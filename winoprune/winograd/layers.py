@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from winoprune.winograd.dwm import DEFAULT_DWM_M, DWMConv2d, dwm_ineligibility
 from winoprune.winograd.functional import to_winograd, transform_matrices, winograd_conv2d
 from winoprune.winograd.transforms import WinogradTransform, cook_toom
 
@@ -190,11 +191,15 @@ def convert_model(
     exclude: list[str] | None = None,
     kernel_sizes: tuple[int, ...] = (3,),
     transform: WinogradTransform | None = None,
+    dwm: bool = False,
+    dwm_m: int = DEFAULT_DWM_M,
 ) -> ConversionReport:
     """Swap every eligible conv (3x3 stride 1 by default) for a WinogradConv2d, in place.
 
     ``include``/``exclude`` are fnmatch patterns on module names (e.g. "features.*");
-    with ``include`` only matching convs are converted.
+    with ``include`` only matching convs are converted. ``dwm``: every other conv (strided, 1x1,
+    kernels not in ``kernel_sizes``; not grouped or dilated) becomes a DWMConv2d with
+    F(dwm_m, r_i) pieces (``uses_dwm``).
     """
     report = ConversionReport()
     for name, module in list(model.named_modules()):
@@ -207,6 +212,10 @@ def convert_model(
             report.skipped[name] = "matched by exclude"
             continue
         reason = ineligibility(module, kernel_sizes)
+        if reason and dwm and dwm_ineligibility(module) is None:
+            _set_submodule(model, name, DWMConv2d.from_conv2d(module, m=dwm_m))
+            report.converted.append(name)
+            continue
         if reason:
             report.skipped[name] = reason
             continue
@@ -214,6 +223,33 @@ def convert_model(
         _set_submodule(model, name, WinogradConv2d.from_conv2d(module, m=m, transform=tf))
         report.converted.append(name)
     return report
+
+
+def uses_dwm(module: nn.Module, kernel_sizes: tuple[int, ...] = (3,)) -> bool:
+    """True for a DWMConv2d, or an nn.Conv2d that ``convert_model(dwm=True)`` makes one (not a
+    WinogradConv2d of ``kernel_sizes``, and neither grouped nor dilated)."""
+    if isinstance(module, DWMConv2d):
+        return True
+    return (
+        isinstance(module, nn.Conv2d)
+        and ineligibility(module, kernel_sizes) is not None
+        and dwm_ineligibility(module) is None
+    )
+
+
+def winograd_domain_layers(
+    model: nn.Module, layers: Iterable[str] | None = None
+) -> dict[str, WinogradConv2d | DWMConv2d]:
+    """The model's WinogradConv2d and DWMConv2d modules by name, optionally only ``layers``."""
+    wanted = set(layers) if layers is not None else None
+    found: dict[str, WinogradConv2d | DWMConv2d] = {
+        name: module
+        for name, module in model.named_modules()
+        if isinstance(module, WinogradConv2d | DWMConv2d) and (wanted is None or name in wanted)
+    }
+    if wanted is not None and (missing := wanted - set(found)):
+        raise ValueError(f"layers: not Winograd-domain modules of the model: {sorted(missing)}")
+    return found
 
 
 def winograd_layers(

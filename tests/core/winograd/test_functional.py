@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from winoprune.winograd import functional, tiling
+from winoprune.winograd import tiling
 from winoprune.winograd.functional import to_winograd, winograd_conv2d
 from winoprune.winograd.transforms import cook_toom
 
