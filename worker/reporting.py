@@ -35,7 +35,10 @@ logger = logging.getLogger("winoprune.worker.reporting")
 
 METRIC_KEYS = ["run_id", "stage", "epoch", "key"]
 LAYER_KEYS = ["run_id", "stage", "epoch", "layer", "domain"]
-LAYER_FIELDS = ("layer", "domain", "numel", "nnz", "sparsity", "multiplications")
+LAYER_FIELDS = (
+    "layer", "domain", "numel", "nnz", "sparsity", "multiplications", "mult_direct",
+    "activation_density", "mult_activation_sparse",  # Winograd-ReLU layers only, else None
+)  # fmt: skip
 MAX_LOG_CHARS = 2000
 
 

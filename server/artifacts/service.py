@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.artifacts import storage
-from server.artifacts.validation import check_weights
+from server.artifacts.validation import build_options, check_weights
 from server.config import Settings
 from server.db.models import Artifact, User
 from server.errors import ApiError, not_found
@@ -27,14 +27,18 @@ def upload_pretrained(
     model: str,
     width: float,
     num_classes: int | None,
+    tile: str | None = None,
+    input_layer: str | None = None,
 ) -> Artifact:
-    """Store safetensors weights validated against `model` into a project (editors)."""
+    """Store safetensors weights validated against `model` into a project (editors); a
+    Winograd-ReLU model is built with `tile` and `input_layer` as a recipe would build it."""
     require_role(session, user, project_id, "editor")
+    options = build_options(model, tile, input_layer)
     target = storage.new_upload_path(settings, project_id)
     staging = target.with_suffix(".part")
     try:
         size, digest = storage.save_limited(source, staging, settings.max_upload_bytes)
-        tensors = check_weights(staging, model, width, num_classes)
+        tensors = check_weights(staging, model, width, num_classes, options)
         storage.move_into_place(staging, target)
     finally:
         staging.unlink(missing_ok=True)
@@ -46,7 +50,7 @@ def upload_pretrained(
         size=size,
         sha256=digest,
         model_name=model,
-        meta={"width": width, "num_classes": num_classes, "tensors": tensors},
+        meta={"width": width, "num_classes": num_classes, "tensors": tensors, **options},
         created_by_id=user.id,
     )
     session.add(artifact)

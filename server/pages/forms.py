@@ -14,8 +14,14 @@ METHOD_LABELS = {
     "native-winograd": "native Winograd (Li et al.)",
     "spatial-structured": "spatial baseline: structured",
     "spatial-unstructured": "spatial baseline: unstructured",
+    "winograd-relu": "Winograd-domain ReLU (Liu et al.; -wrelu models)",
     "dense": "dense (no pruning)",
 }
+# recipe ``layers.dwm`` (a bool; the form's select sends "true"/"false")
+DWM_CHOICES = (
+    ("false", "off: 3x3 stride 1 only"),
+    ("true", "on: every conv"),
+)
 
 
 def _literal_choices(annotation: Any) -> list[str]:
@@ -27,7 +33,8 @@ def _literal_choices(annotation: Any) -> list[str]:
 
 
 def form_options() -> dict[str, Any]:
-    """Select options: models, data sets, tiles, methods, stage types, optimizers, devices."""
+    """Select options: models, data sets, tiles, methods, stage types, optimizers, devices,
+    DWM layers on or off."""
     return {
         "models": model_names(),
         "datasets": _literal_choices(DataSpec.model_fields["name"].annotation),
@@ -36,4 +43,5 @@ def form_options() -> dict[str, Any]:
         "stage_types": list(get_args(StageType)),
         "optimizers": _literal_choices(OptimizerSpec.model_fields["name"].annotation),
         "devices": list(DEVICES),
+        "dwm": list(DWM_CHOICES),
     }

@@ -12,8 +12,17 @@ from sqlalchemy.orm import Session
 
 from server.db.models import LayerStat, Metric
 from server.fastjson import dumps
+from server.results.reduction import direct_costs, layer_columns
 
-LAYER_COLUMNS = ("stage", "epoch", "layer", "domain", "numel", "nnz", "sparsity", "multiplications")
+STORED_LAYER_COLUMNS = (
+    "stage", "epoch", "layer", "domain", "numel", "nnz", "sparsity", "multiplications",
+    # Winograd-ReLU layers' winograd rows only (else null): activation density on the
+    # evaluation set and the products per image with both factors nonzero
+    "activation_density", "mult_activation_sparse",
+)  # fmt: skip
+# derived (server.results.reduction): the layer's direct cost, and for winograd rows the
+# multiplication reduction versus direct convolution (direct / sparse Winograd)
+LAYER_COLUMNS = (*STORED_LAYER_COLUMNS, "mult_direct", "mult_reduction")
 METRIC_COLUMNS = ("stage", "epoch", "key", "value")
 MAX_ROWS = 200_000
 EXPORT_BATCH = 5_000
@@ -60,8 +69,12 @@ def metrics_columnar(
 def _layer_query(
     run_id: int, stage: int | None, epoch: int | None, domain: str | None, after: int = 0
 ) -> Select[Any]:
-    query = select(LayerStat.id, *(getattr(LayerStat, c) for c in LAYER_COLUMNS)).where(
-        LayerStat.run_id == run_id, LayerStat.id > after
+    directs = direct_costs(run_id)
+    stored = [getattr(LayerStat, c) for c in STORED_LAYER_COLUMNS]
+    query = (
+        select(LayerStat.id, *stored, *layer_columns(directs))
+        .outerjoin(directs, directs.c.layer == LayerStat.layer)
+        .where(LayerStat.run_id == run_id, LayerStat.id > after)
     )
     if stage is not None:
         query = query.where(LayerStat.stage == stage)
@@ -128,10 +141,9 @@ def export_rows(session: Session, run_id: int, table: str) -> tuple[tuple[str, .
         )
         names: tuple[str, ...] = METRIC_COLUMNS
     else:
-        query = _layer_query(run_id, None, None, None).with_only_columns(
-            *(getattr(LayerStat, c) for c in LAYER_COLUMNS)
-        )
+        query = _layer_query(run_id, None, None, None)
         names = LAYER_COLUMNS
+        return names, [tuple(row)[1:] for row in session.execute(query)]  # without the id
     return names, [tuple(row) for row in session.execute(query)]
 
 

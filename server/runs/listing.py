@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from server.db.models import Run, RunTag, User
 from server.errors import ApiError
 from server.projects.service import member_project_ids, require_role
+from server.results.reduction import latest_columns, pop_latest
 
 SortKey = Literal["created", "updated", "status"]
 SORT_COLUMNS: dict[str, Any] = {
@@ -124,6 +125,8 @@ LIST_COLUMNS = (
     .correlate(Run)
     .scalar_subquery()
     .label("tags"),
+    # the latest epoch's multiplication totals -> RunOut.mult_reduction
+    *latest_columns(Run.id),
 )
 
 
@@ -154,4 +157,5 @@ def list_runs(
     for row in rows:
         row["tags"] = sorted(row["tags"].split(",")) if row["tags"] else []
         row["progress"] = {"stage": row.pop("progress_stage"), "epoch": row.pop("progress_epoch")}
+        row["mult_reduction"] = pop_latest(row)
     return rows, next_cursor

@@ -25,6 +25,9 @@ from server.events.service import publish
 
 DEFAULT_LEASE_S = 300.0
 LAYER_FIELDS = ("layer", "domain", "numel", "nnz", "sparsity", "multiplications")
+# the layer's direct cost, and Winograd-ReLU layers' activation counts (pruning.activations);
+# NULL when a row leaves them out
+OPTIONAL_LAYER_FIELDS = ("mult_direct", "activation_density", "mult_activation_sparse")
 
 
 @dataclass(frozen=True)
@@ -169,9 +172,16 @@ def record_metrics(
 def record_layer_stats(
     session: Session, run_id: int, stage: int, epoch: int, rows: Iterable[Mapping[str, Any]]
 ) -> None:
-    """Upsert per-layer rows {layer, domain, numel, nnz, sparsity, multiplications}."""
+    """Upsert per-layer rows {layer, domain, numel, nnz, sparsity, multiplications} and, where
+    given, mult_direct, activation_density and mult_activation_sparse."""
     values = [
-        {"run_id": run_id, "stage": stage, "epoch": epoch, **{f: row[f] for f in LAYER_FIELDS}}
+        {
+            "run_id": run_id,
+            "stage": stage,
+            "epoch": epoch,
+            **{f: row[f] for f in LAYER_FIELDS},
+            **{f: row.get(f) for f in OPTIONAL_LAYER_FIELDS},
+        }
         for row in rows
     ]
     keys = ["run_id", "stage", "epoch", "layer", "domain"]

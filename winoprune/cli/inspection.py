@@ -13,8 +13,14 @@ from winoprune.winograd.layers import convert_model
 from winoprune.winograd.transforms import standard_transform
 
 
+def format_reduction(value: float | None) -> str:
+    """A multiplication reduction as "4.00x"; "-" where there is none (no Winograd form)."""
+    return "-" if value is None else f"{value:.2f}x"
+
+
 def inspect_checkpoint(path: Path) -> list[dict[str, Any]]:
-    """Rows of (layer, shape, spatial and Winograd sparsity, multiplications per image).
+    """Rows of (layer, shape, spatial and Winograd sparsity, multiplications per image, and the
+    multiplication reduction versus direct convolution, direct / sparse Winograd).
 
     The model is rebuilt from the recipe stored in the checkpoint's JSON sidecar, so only
     checkpoints written by winoprune can be inspected; nothing is unpickled.
@@ -28,13 +34,16 @@ def inspect_checkpoint(path: Path) -> list[dict[str, Any]]:
     meta = ckpt.read_meta(sidecar)
     recipe = parse_recipe(meta.recipe)
     tf = standard_transform(meta.tile)
-    model = build_model(recipe.model.name, recipe.model.width, recipe.model.num_classes)
+    model = build_model(
+        recipe.model.name, recipe.model.width, recipe.model.num_classes, **recipe.model_options()
+    )
     if meta.winograd_layers:
-        convert_model(model, m=tf.m, include=meta.winograd_layers, transform=tf)
+        dwm = recipe.layers.dwm
+        convert_model(model, m=tf.m, include=meta.winograd_layers, transform=tf, dwm=dwm)
     tensors = ckpt.load_tensors(path)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
-    rows = layer_stats(model, default_input_shape(recipe.model.name), tf)
+    rows = layer_stats(model, default_input_shape(recipe.model.name), tf, dwm=recipe.layers.dwm)
     by_layer: dict[str, dict[str, Any]] = {}
     for row in rows:
         entry = by_layer.setdefault(
@@ -47,6 +56,7 @@ def inspect_checkpoint(path: Path) -> list[dict[str, Any]]:
                 "mult direct": row.mult_direct,
                 "mult dense W": row.mult_winograd_dense or "-",
                 "mult sparse W": row.mult_winograd_sparse or "-",
+                "reduction vs direct": format_reduction(row.mult_reduction),
             },
         )
         entry["spatial" if row.domain == "spatial" else "Winograd"] = f"{row.sparsity:.2%}"

@@ -1,7 +1,8 @@
 """A self-contained HTML report of a run (plotly.js inlined, works offline).
 
 Charts: test accuracy per epoch across all stages with the stage boundaries marked; per-layer
-Winograd-domain sparsity at the end of every stage; and, per layer, the alpha x alpha map of the
+Winograd-domain sparsity and multiplication reduction versus direct convolution (direct / sparse
+Winograd multiplications) at the end of every stage; and, per layer, the alpha x alpha map of the
 fraction of zeros at each Winograd position beside the importance-factor matrix.
 """
 
@@ -69,6 +70,47 @@ def layer_sparsity_figure(layers: list[dict[str, Any]]) -> go.Figure:
     return fig
 
 
+def layer_reduction_figure(layers: list[dict[str, Any]]) -> go.Figure:
+    """Grouped bars: multiplication reduction versus direct convolution per layer (direct /
+    sparse Winograd), one trace per stage (its last epoch); layers without one are left out."""
+    last_epoch: dict[int, int] = {}
+    for row in layers:
+        last_epoch[row["stage"]] = max(last_epoch.get(row["stage"], 0), row["epoch"])
+    fig = go.Figure()
+    for stage in sorted(last_epoch):
+        rows = [
+            r
+            for r in layers
+            if r["stage"] == stage
+            and r["epoch"] == last_epoch[stage]
+            and r["domain"] == "winograd"
+            and r.get("mult_reduction") not in (None, "")
+        ]
+        fig.add_bar(
+            x=[r["layer"] for r in rows],
+            y=[float(r["mult_reduction"]) for r in rows],
+            name=f"stage {stage}",
+        )
+    fig.update_layout(
+        title="Multiplication reduction versus direct convolution per layer (x fewer)",
+        barmode="group",
+        yaxis_title="direct / sparse Winograd",
+    )
+    return fig
+
+
+def headline(record: dict[str, Any]) -> str:
+    """One line: the final overall Winograd sparsity beside the multiplication reduction."""
+    if not record:
+        return "no epochs recorded"
+    reduction = record.get("mult_reduction")
+    shown = "-" if reduction is None else f"{reduction:.2f}x"
+    return (
+        f"Winograd-domain sparsity {record.get('winograd_sparsity', 0.0):.2%}; multiplication "
+        f"reduction versus direct convolution {shown} (all conv layers)"
+    )
+
+
 def pattern_figure(layer: str, pattern: list[list[float]], tf: WinogradTransform) -> go.Figure:
     from plotly.subplots import make_subplots
 
@@ -84,6 +126,33 @@ def pattern_figure(layer: str, pattern: list[list[float]], tf: WinogradTransform
     return fig
 
 
+def piece_pattern_figure(layer: str, pieces: list[dict[str, Any]]) -> go.Figure:
+    """A DWM layer: one a1 x a2 zero map per piece, titled with its kernel, offset and phase."""
+    from plotly.subplots import make_subplots
+
+    cols = min(3, len(pieces))
+    rows = -(-len(pieces) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[p["label"] for p in pieces])
+    for i, piece in enumerate(pieces):
+        text = [[f"{round(100 * v)}%" for v in row] for row in piece["zeros"]]
+        fig.add_heatmap(
+            z=piece["zeros"],
+            text=text,
+            texttemplate="%{text}",
+            zmin=0,
+            zmax=1,
+            colorscale="Blues",
+            showscale=False,
+            row=i // cols + 1,
+            col=i % cols + 1,
+        )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(
+        title=f"{layer}: zeros per Winograd position of each DWM piece", height=60 + 260 * rows
+    )
+    return fig
+
+
 def write_report(
     path: Path,
     title: str,
@@ -92,11 +161,18 @@ def write_report(
     patterns: dict[str, list[list[float]]],
     tf: WinogradTransform,
     recipe_yaml: str,
+    pieces: dict[str, list[dict[str, Any]]] | None = None,
 ) -> Path:
-    """Write the HTML report to ``path`` and return it."""
+    """Write the HTML report to ``path`` and return it. ``pieces``: per DWM layer its piece
+    maps (``pruning.zero_maps.piece_zero_maps``), drawn per piece instead of its packed row."""
     records = dedupe_epochs(records)
+    pieces = pieces or {}
     figures = [accuracy_figure(records), layer_sparsity_figure(layers)]
-    figures += [pattern_figure(name, p, tf) for name, p in patterns.items()]
+    figures.append(layer_reduction_figure(layers))
+    figures += [
+        piece_pattern_figure(name, pieces[name]) if name in pieces else pattern_figure(name, p, tf)
+        for name, p in patterns.items()
+    ]
     divs = "\n".join(f.to_html(full_html=False, include_plotlyjs=False) for f in figures)
     summary = json.dumps(records[-1] if records else {}, indent=1)
     page = f"""<!doctype html>
@@ -105,7 +181,8 @@ def write_report(
 <style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px}}
 pre{{background:#f4f4f4;padding:1rem;overflow:auto}}</style></head>
 <body><h1>{html.escape(title)}</h1>
-<h2>Final epoch</h2><pre>{html.escape(summary)}</pre>
+<h2>Final epoch</h2><p id="headline">{html.escape(headline(records[-1] if records else {}))}</p>
+<pre>{html.escape(summary)}</pre>
 {divs}
 <h2>Recipe</h2><pre>{html.escape(recipe_yaml)}</pre>
 </body></html>"""

@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic import model_validator as _model_validator
 
 from winoprune.models import MODELS, model_names
+from winoprune.models.wrelu import InputLayer
 from winoprune.recipes.fields import (
     AUTO_LR,
     DEVICE_PATTERN,
@@ -58,6 +59,7 @@ from winoprune.recipes.rules import (
     TARGET_DOMAIN,
     data_rules,
     lr_finder_rules,
+    model_rules,
     optimizer_rules,
     pretrain_rules,
     recipe_rules,
@@ -65,6 +67,7 @@ from winoprune.recipes.rules import (
     sparsity_schedule_rules,
     stage_rules,
 )
+from winoprune.winograd.relu import QInit
 from winoprune.winograd.transforms import standard_transform
 
 
@@ -74,6 +77,19 @@ class ModelSpec(StrictModel):
     name: str = Field(description="a registered model: " + ", ".join(model_names()))
     width: Width = 1.0
     num_classes: Annotated[int, in_range(1, 100_000)] | None = None
+    # during pruning every dropout rate becomes p0 * (1 - s) ** dropout_exponent, s the stage's
+    # target (input dropouts: the first conv's); the authors' CIFAR-100 value is 0.75
+    # (paper-spec 2). null: the model's rates throughout (training.stage_settings)
+    dropout_exponent: Annotated[float, in_range(0, 4), bounds(0, 4)] | None = Field(
+        default=None, exclude_if=unset
+    )
+    # Winograd-ReLU models only (models.wrelu): how the first conv sees the image (Liu et al.'s
+    # CIFAR handling is NOT FOUND; null: winograd-identity) and how Q is initialised (null:
+    # variance-scaling, their code's)
+    input_layer: InputLayer | None = Field(default=None, exclude_if=unset)
+    q_init: QInit | None = Field(default=None, exclude_if=unset)
+
+    _rules = check_rules(model_rules)
 
     @field_validator("name")
     @classmethod
@@ -106,6 +122,10 @@ class LayersSpec(StrictModel):
     include: list[Pattern] | None = None
     exclude: list[Pattern] = Field(default_factory=list)
     overrides: dict[Pattern, Sparsity] = Field(default_factory=dict)
+    # DWM (related-methods-spec 2): strided, 1x1 and non-tile kernels also become Winograd
+    # layers (F(2, r_i) pieces) and are pruned; off by default, and then left out of the
+    # canonical JSON so that older recipes keep their sha256
+    dwm: bool = Field(default=False, exclude_if=is_zero)
 
 
 class OptimizerSpec(StrictModel):
@@ -211,6 +231,11 @@ class Stage(StrictModel):
     grad_exponent: GradExponent | None = None  # winograd-direct only; 1.5 there with sgd
     lr_finder: LRFinderSpec | None = Field(default=None, exclude_if=unset)
     sparsity_schedule: SparsityScheduleSpec | None = Field(default=None, exclude_if=unset)
+    # every BatchNorm's momentum in this stage (torch: running <- (1 - m) running + m batch);
+    # the authors use 1e-4 in the VGG Winograd stages. null: the model's own (0.1)
+    bn_momentum: (
+        Annotated[float, in_range(0, 1, lo_open=True), bounds(0, 1, lo_open=True)] | None
+    ) = Field(default=None, exclude_if=unset)
 
     _rules = check_rules(stage_rules)
 
@@ -295,6 +320,17 @@ class Recipe(StrictModel):
     def to_yaml(self) -> str:
         """The full recipe (defaults filled in) as YAML, in schema order."""
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+    def model_options(self) -> dict[str, Any]:
+        """``build_model`` options of the recipe's model: ``tile`` and the model section's
+        ``input_layer`` / ``q_init`` where the model takes them (Winograd-ReLU models)."""
+        values = {
+            "tile": self.tile,
+            "input_layer": self.model.input_layer,
+            "q_init": self.model.q_init,
+        }
+        accepted = MODELS[self.model.name].options
+        return {k: v for k, v in values.items() if k in accepted and v is not None}
 
     def total_epochs(self) -> int:
         """Pretraining plus all stage epochs (for progress bars)."""

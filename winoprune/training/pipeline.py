@@ -26,8 +26,10 @@ from winoprune.data import build_datasets
 from winoprune.data.base import mix_seed
 from winoprune.models import build_model
 from winoprune.pruning import prune_model
+from winoprune.pruning.activations import count_activations, with_activation_stats
 from winoprune.pruning.masks import MaskSet, winograd_masks
-from winoprune.pruning.metrics import layer_stats, position_zero_map, summary
+from winoprune.pruning.metrics import layer_stats, summary
+from winoprune.pruning.zero_maps import PieceMap, model_zero_maps
 from winoprune.recipes import Recipe
 from winoprune.training import checkpoints as ckpt
 from winoprune.training.callbacks import (
@@ -49,9 +51,10 @@ from winoprune.training.loop import (
 )
 from winoprune.training.lr_finder import lr_range_test
 from winoprune.training.optim import gradient_hook, scaling_note
+from winoprune.training.stage_settings import StageSettings
 from winoprune.training.stages import PRETRAIN_STAGE, StagePlan, layer_policy, plan_stages
 from winoprune.training.state import CheckpointState
-from winoprune.winograd.layers import WinogradConv2d, convert_model
+from winoprune.winograd.layers import convert_model, winograd_domain_layers
 from winoprune.winograd.transforms import standard_transform
 
 LR_KEY = "base_lr"  # checkpoint sidecar extra: the stage's base lr (the range test's choice)
@@ -77,6 +80,7 @@ class Pipeline(CheckpointState):
         self.tf = standard_transform(recipe.tile)
         self.policy = layer_policy(recipe)
         self.plan = plan_stages(recipe)
+        self.stage_settings = StageSettings(recipe, self.plan, self.policy)  # dropout, BN momentum
         self.init_weights = init_weights
         self.masks = MaskSet()
         self.teacher: nn.Module | None = None  # the distillation teacher (recipe.distill)
@@ -88,7 +92,10 @@ class Pipeline(CheckpointState):
             self.recipe.data, seed=self.recipe.seed
         )
         self.model = build_model(
-            self.recipe.model.name, self.recipe.model.width, self.info.num_classes
+            self.recipe.model.name,
+            self.recipe.model.width,
+            self.info.num_classes,
+            **self.recipe.model_options(),
         ).to(self.device)
         self.input_shape: tuple[int, int, int] = self.info.input_shape
         self.test_loader = make_loader(
@@ -96,7 +103,7 @@ class Pipeline(CheckpointState):
         )
 
     def _winograd_layers(self) -> list[str]:
-        return [n for n, m in self.model.named_modules() if isinstance(m, WinogradConv2d)]
+        return list(winograd_domain_layers(self.model))
 
     def _to_winograd_domain(self) -> None:
         if self._winograd_layers():
@@ -109,6 +116,7 @@ class Pipeline(CheckpointState):
             exclude=list(self.policy.exclude),
             kernel_sizes=(self.tf.r,),
             transform=self.tf,
+            dwm=self.policy.dwm,
         )
         self.masks = winograd_masks(self.model, self.masks)
         self.cb.on_log(f"converted to {self.tf.name}: {', '.join(report.converted)}")
@@ -131,13 +139,18 @@ class Pipeline(CheckpointState):
 
     def _report(self, plan: StagePlan, epoch: int, extra: dict[str, float]) -> EpochReport:
         self.masks.apply(self.model)
-        metrics = evaluate(self.model, self.test_loader, self.device)
+        with count_activations(self.model) as counts:  # Winograd-ReLU layers only
+            metrics = evaluate(self.model, self.test_loader, self.device)
         metrics.update(extra)
         if plan.gradual:
             metrics["target"] = plan.target_in_effect(epoch)
-        rows = layer_stats(self.model, self.input_shape, self.tf)
-        totals = summary(rows, self.counted_layers())
-        report = EpochReport(plan.index, plan.type, epoch, metrics, rows, asdict(totals))
+        rows = layer_stats(self.model, self.input_shape, self.tf, dwm=self.policy.dwm)
+        rows = with_activation_stats(rows, self.model, counts)
+        # the activation totals exist only for Winograd-ReLU models: no None metrics elsewhere
+        totals = {
+            k: v for k, v in asdict(summary(rows, self.counted_layers())).items() if v is not None
+        }
+        report = EpochReport(plan.index, plan.type, epoch, metrics, rows, totals)
         self.cb.on_epoch(report)
         return report
 
@@ -146,11 +159,13 @@ class Pipeline(CheckpointState):
         return list(self.policy.layer_targets(self.model, 0.0))
 
     def zero_patterns(self) -> dict[str, list[list[float]]]:
-        """Per counted layer, the (a, a) fraction of zeros at each Winograd position."""
-        return {
-            name: position_zero_map(self.model.get_submodule(name), self.tf).tolist()
-            for name in self.counted_layers()
-        }
+        """Per counted layer, the (a, a) fraction of zeros at each Winograd position (a DWM
+        layer: its packed (1, P) row; ``piece_patterns`` splits it per piece)."""
+        return model_zero_maps(self.model, self.counted_layers(), self.tf, self.policy.dwm)[0]
+
+    def piece_patterns(self) -> dict[str, list[PieceMap]]:
+        """Per counted DWM layer, the a1 x a2 zero map and F_hat of every piece."""
+        return model_zero_maps(self.model, self.counted_layers(), self.tf, self.policy.dwm)[1]
 
     def _before_step(self, plan: StagePlan) -> Callable[[], None]:
         """The stage's gradient hook: F_hat^-alpha scaling (winograd-direct with sgd), the
@@ -192,9 +207,12 @@ class Pipeline(CheckpointState):
         if plan.index == 0 and self.recipe.distill is not None:
             self.teacher = frozen_copy(self.model)  # the dense start, before any pruning
         self._prune(plan, plan.pruning_target(0))
-        note = scaling_note(plan.type, plan.optimizer, plan.grad_exponent)
-        if note:
-            self.cb.on_log(f"stage {plan.index}: {note}")
+        for note in (
+            scaling_note(plan.type, plan.optimizer, plan.grad_exponent),
+            self.stage_settings.apply(self.model, plan, 0),
+        ):
+            if note:
+                self.cb.on_log(f"stage {plan.index}: {note}")
         base_lr = self._find_lr(plan)
         return base_lr, self._report(plan, 0, {"lr": base_lr})
 
@@ -227,6 +245,7 @@ class Pipeline(CheckpointState):
                 self._prune(plan, target, epoch)
             lr = lr_at(base_lr, plan.schedule, epoch, plan.epochs)
             set_lr(optimizer, lr)
+            self.stage_settings.apply(self.model, plan, epoch)
             seed = epoch_seed(self.recipe.seed, plan.index, epoch)
             torch.manual_seed(seed)
             loader = make_loader(
@@ -258,6 +277,7 @@ class Pipeline(CheckpointState):
             "top1": last.metrics["top1"],
             "top5": last.metrics["top5"],
             "winograd_sparsity": last.summary["winograd_sparsity"],
+            "mult_reduction": last.summary.get("mult_reduction"),  # direct / sparse Winograd
             "seconds": time.time() - started,
         }
         self.cb.on_stage_end(plan, result_row)

@@ -47,13 +47,32 @@ export function accuracyLossChart(el, series) {
   });
 }
 
-// Overall Winograd-domain sparsity of each stage beside its target.
+// Overall Winograd-domain sparsity of each stage beside its target, and (right axis) the
+// multiplication reduction versus direct convolution the stage reached.
 export function stageSparsityChart(el, rows) {
   const x = rows.map((r) => stageLabel(r.index));
   draw(el, [
     { type: "bar", name: "achieved", x, y: rows.map((r) => r.sparsity), marker: { color: COLORS[0] }, hovertemplate: "%{x}: %{y:.1%}<extra>achieved</extra>" },
     { type: "scatter", mode: "markers", name: "target", x, y: rows.map((r) => r.target), marker: { symbol: "line-ew-open", size: 28, line: { width: 3, color: COLORS[1] } }, hovertemplate: "%{x}: %{y:.1%}<extra>target</extra>" },
-  ], { yaxis: { ...pctAxis("sparsity"), range: [0, 1] } });
+    { type: "scatter", mode: "lines+markers", name: "× fewer multiplications", x, y: rows.map((r) => r.reduction ?? null), yaxis: "y2", line: { color: COLORS[4] }, hovertemplate: "%{x}: %{y:.2f}× fewer than direct<extra></extra>" },
+  ], {
+    yaxis: { ...pctAxis("sparsity"), range: [0, 1] },
+    yaxis2: { title: { text: "reduction vs direct (×)" }, overlaying: "y", side: "right", rangemode: "tozero" },
+    margin: { l: 60, r: 60, t: 10, b: 60 },
+  });
+}
+
+// Multiplication reduction versus direct convolution per Winograd layer (direct / sparse).
+export function layerReductionChart(el, rows) {
+  // no direct cost per layer: the run has no spatial rows (e.g. Winograd-ReLU layers, Winograd
+  // layers from the start); the totals table still has the run's figure
+  const unknown = rows.length > 0 && rows.every((r) => r.reduction === null || r.reduction === undefined);
+  const annotations = unknown ? [{ text: "no per-layer direct cost recorded for this run (no spatial rows)", xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, font: { color: "#64748b" } }] : [];
+  const traces = [{ type: "bar", name: "weights only", x: rows.map((r) => r.layer), y: rows.map((r) => r.reduction), marker: { color: COLORS[4] }, hovertemplate: "%{x}: %{y:.2f}× fewer<extra>weights only</extra>" }];
+  if (rows.some((r) => r.activationReduction)) { // Winograd-ReLU layers
+    traces.push({ type: "bar", name: "weights × activations", x: rows.map((r) => r.layer), y: rows.map((r) => r.activationReduction ?? null), marker: { color: COLORS[2] }, hovertemplate: "%{x}: %{y:.2f}× fewer<extra>weights × activations</extra>" });
+  }
+  draw(el, traces, { barmode: "group", showlegend: traces.length > 1, yaxis: { title: { text: "direct / sparse Winograd (×)" }, rangemode: "tozero" }, xaxis: { type: "category", automargin: true }, annotations });
 }
 
 // Winograd-domain and spatial sparsity per layer (one bar per layer and domain).
@@ -77,12 +96,29 @@ export function layerStageHeatmap(el, matrix) {
 export function multiplicationsChart(el, rows) {
   const x = rows.map((r) => r.layer);
   const bar = (name, key, color) => ({ type: "bar", name, x, y: rows.map((r) => r[key]), marker: { color }, hovertemplate: `%{x}: %{y:,.0f}<extra>${name}</extra>` });
-  draw(el, [bar("direct", "direct", COLORS[4]), bar("dense Winograd", "dense", COLORS[3]), bar("sparse Winograd", "sparse", COLORS[0])], {
+  const traces = [bar("direct", "direct", COLORS[4]), bar("dense Winograd", "dense", COLORS[3]), bar("sparse Winograd", "sparse", COLORS[0])];
+  if (rows.some((r) => r.activationCounted)) { // Winograd-ReLU: nonzero weights x nonzero activations
+    traces.push({ ...bar("weights × activations", "activation", COLORS[2]), y: rows.map((r) => (r.activationCounted ? r.activation : null)) });
+  }
+  draw(el, traces, {
     barmode: "group", yaxis: { title: { text: "multiplications / image" }, type: "log" }, xaxis: { type: "category", automargin: true },
   });
 }
 
+// Winograd-ReLU layers: the nonzero share of the transformed activations per layer (bars) and
+// the weights x activations multiplications as a fraction of the weight-only ones (markers).
+export function activationDensityChart(el, rows) {
+  const x = rows.map((r) => r.layer);
+  const share = rows.map((r) => (r.weightOnly ? r.activation / r.weightOnly : null));
+  draw(el, [
+    { type: "bar", name: "activation density", x, y: rows.map((r) => r.density), marker: { color: COLORS[2] }, hovertemplate: "%{x}: %{y:.1%} of transformed activations nonzero<extra></extra>" },
+    { type: "scatter", mode: "markers", name: "weights × activations / weights only", x, y: share, customdata: rows.map((r) => [r.activation, r.weightOnly]), marker: { symbol: "diamond", size: 10, color: COLORS[1] }, hovertemplate: "%{x}: %{customdata[0]:,.0f} of %{customdata[1]:,.0f} products (%{y:.1%})<extra></extra>" },
+  ], { yaxis: { ...pctAxis("share"), range: [0, 1] }, xaxis: { type: "category", automargin: true } });
+}
+
 function matrixHeatmap(el, matrix, colorscale, zmin, zmax, format) {
+  delete el.dataset.pieces; // one matrix, not a DWM layer's pieces (pieceHeatmaps sets it)
+  el.style.height = "";
   const size = matrix.length;
   const ticks = [...Array(size).keys()];
   draw(el, [{
@@ -101,6 +137,47 @@ export function zeroMapChart(el, matrix) {
 export function importanceChart(el, matrix) {
   const max = Math.max(...matrix.flat());
   matrixHeatmap(el, matrix, "Oranges", 1, max, (v) => (v >= 100 ? v.toFixed(0) : v.toPrecision(3)));
+}
+
+const fmtFactor = (v) => (v >= 100 ? v.toFixed(0) : v.toPrecision(3));
+
+// A DWM layer: one small heatmap per piece (its a1 x a2 matrix `key`: "zeros" or "f_hat"), in a
+// grid of subplots, each titled with the piece's label (kernel size, offset, phase).
+function pieceHeatmaps(el, pieces, key, colorscale, zmin, zmax, format) {
+  const cols = Math.min(3, pieces.length);
+  const rows = Math.ceil(pieces.length / cols);
+  const axis = (i) => (i === 0 ? "" : String(i + 1));
+  const traces = pieces.map((piece, i) => ({
+    type: "heatmap", z: piece[key], xaxis: `x${axis(i)}`, yaxis: `y${axis(i)}`, zmin, zmax, colorscale,
+    reversescale: colorscale === "Blues", showscale: false, xgap: 1, ygap: 1,
+    text: piece[key].map((row) => row.map(format)), texttemplate: "%{text}", textfont: { size: 10 },
+    hovertemplate: `${piece.label}<br>position (%{y}, %{x}): %{text}<extra></extra>`,
+  }));
+  const height = 40 + 150 * rows; // a 3 x 3 grid of pieces needs more room than one matrix
+  el.style.height = `${height}px`;
+  const extra = { height, grid: { rows, columns: cols, pattern: "independent", ygap: 0.3, xgap: 0.12 }, margin: { l: 10, r: 10, t: 24, b: 10 } };
+  const bare = { dtick: 1, showticklabels: false, ticks: "", showgrid: false, zeroline: false };
+  pieces.forEach((piece, i) => {
+    extra[`xaxis${axis(i)}`] = { ...bare, constrain: "domain" };
+    extra[`yaxis${axis(i)}`] = { ...bare, autorange: "reversed", scaleanchor: `x${axis(i)}` };
+  });
+  extra.annotations = pieces.map((piece, i) => ({
+    text: piece.label, xref: `x${axis(i)} domain`, yref: `y${axis(i)} domain`, x: 0.5, y: 1, yanchor: "bottom",
+    showarrow: false, font: { size: 11 },
+  }));
+  el.dataset.pieces = String(pieces.length);
+  draw(el, traces, extra);
+}
+
+// The zero fractions of each piece of a DWM layer.
+export function zeroPiecesChart(el, pieces) {
+  pieceHeatmaps(el, pieces, "zeros", "Blues", 0, 1, (v) => `${Math.round(100 * v)}%`);
+}
+
+// The importance factors F-hat of each piece of a DWM layer (one scale over the layer).
+export function importancePiecesChart(el, pieces) {
+  const max = Math.max(...pieces.flatMap((p) => p.f_hat.flat()));
+  pieceHeatmaps(el, pieces, "f_hat", "Oranges", 1, max, fmtFactor);
 }
 
 // Top-1 accuracy per epoch, one line per run.

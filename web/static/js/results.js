@@ -59,6 +59,13 @@ export function layerRecords(columns) {
     stage: columns.stage[i], epoch: columns.epoch[i], layer, domain: columns.domain[i],
     numel: columns.numel[i], nnz: columns.nnz[i], sparsity: columns.sparsity[i],
     multiplications: columns.multiplications[i],
+    // derived by the API: the layer's direct cost, and on winograd rows direct / sparse Winograd
+    mult_direct: columns.mult_direct ? columns.mult_direct[i] : null,
+    mult_reduction: columns.mult_reduction ? columns.mult_reduction[i] : null,
+    // Winograd-ReLU layers' winograd rows only (Liu et al.): nonzero share of the transformed
+    // activations and the products per image with both factors nonzero; null elsewhere
+    activation_density: columns.activation_density ? columns.activation_density[i] : null,
+    mult_activation_sparse: columns.mult_activation_sparse ? columns.mult_activation_sparse[i] : null,
   }));
 }
 
@@ -113,17 +120,66 @@ export function multiplicationRows(records, stage) {
     const all = records.filter((r) => r.layer === layer);
     const spatial = all.find((r) => r.domain === "spatial");
     const winograd = here.find((r) => r.layer === layer && r.domain === "winograd");
-    const direct = spatial ? spatial.multiplications : null;
-    if (!winograd) return { layer, direct, dense: direct, sparse: direct };
+    // a layer with no spatial row (a Winograd-ReLU layer): the direct cost the API gives
+    const direct = spatial ? spatial.multiplications : (winograd && winograd.mult_direct) ?? null;
+    if (!winograd) return { layer, direct, dense: direct, sparse: direct, activation: direct, activationCounted: false };
     const counted = all.find((r) => r.domain === "winograd" && r.nnz > 0);
     const dense = counted ? (counted.numel * counted.multiplications) / counted.nnz : null;
-    return { layer, direct, dense, sparse: winograd.multiplications };
+    // weights x activations (Winograd-ReLU layers); other layers as their weight-only count
+    const activationCounted = winograd.mult_activation_sparse !== null && winograd.mult_activation_sparse !== undefined;
+    const activation = activationCounted ? winograd.mult_activation_sparse : winograd.multiplications;
+    return { layer, direct, dense, sparse: winograd.multiplications, activation, activationCounted };
   });
 }
 
+// Totals of multiplicationRows; `activation` only when some layer has activation counts.
 export function multiplicationTotals(rows) {
-  const sum = (key) => (rows.some((r) => r[key] === null) ? null : rows.reduce((total, r) => total + r[key], 0));
-  return { direct: sum("direct"), dense: sum("dense"), sparse: sum("sparse") };
+  const sum = (key) => (rows.some((r) => r[key] === null || r[key] === undefined) ? null : rows.reduce((total, r) => total + r[key], 0));
+  const activation = rows.some((r) => r.activationCounted) ? sum("activation") : null;
+  return { direct: sum("direct"), dense: sum("dense"), sparse: sum("sparse"), activation };
+}
+
+// Winograd-ReLU layers at a stage's last epoch: {layer, density, weightOnly, activation} with
+// the weight-only (nnz(Q) * tiles) and the weights x activations multiplications per image.
+// Empty for runs without Winograd-ReLU layers.
+export function activationRows(records, stage) {
+  const epoch = (stagesWithLayers(records).find((s) => s.stage === stage) || {}).epoch;
+  return records
+    .filter((r) => r.stage === stage && r.epoch === epoch && r.domain === "winograd" && r.activation_density !== null && r.activation_density !== undefined)
+    .map((r) => ({ layer: r.layer, density: r.activation_density, weightOnly: r.multiplications, activation: r.mult_activation_sparse }));
+}
+
+// A metric's value at the stage's last epoch that has it (null if none).
+export function stageMetric(metrics, stage, key) {
+  const column = metrics && metrics.values[key];
+  if (!column) return null;
+  let value = null;
+  metrics.stage.forEach((s, i) => { if (s === stage && column[i] !== null) value = column[i]; });
+  return value;
+}
+
+// Multiplication reduction versus direct convolution of each Winograd layer at a stage's last
+// epoch: direct / sparse Winograd multiplications, as the API derives it (null: not known, or a
+// layer with no nonzero weight left).
+export function layerReductions(records, stage) {
+  const epoch = (stagesWithLayers(records).find((s) => s.stage === stage) || {}).epoch;
+  const rows = records.filter((r) => r.stage === stage && r.epoch === epoch && r.domain === "winograd");
+  // Winograd-ReLU layers also: direct / (nonzero weights x nonzero activations)
+  return rows.map((r) => ({ layer: r.layer, reduction: r.mult_reduction ?? null, activationReduction: reductionOf(r.mult_direct ?? null, r.mult_activation_sparse) }));
+}
+
+// Direct / sparse multiplications, or null when either is missing or the sparse count is 0.
+export const reductionOf = (direct, sparse) => (direct !== null && direct !== undefined && sparse ? direct / sparse : null);
+
+// Overall reduction of a stage: the stage row's value, else the stage's last epoch's totals.
+export function stageReduction(stage, metrics) {
+  if (stage.mult_reduction !== null && stage.mult_reduction !== undefined) return stage.mult_reduction;
+  const direct = metrics && metrics.values.mult_direct;
+  const sparse = metrics && metrics.values.mult_winograd_sparse;
+  if (!direct || !sparse) return null;
+  let value = null;
+  metrics.stage.forEach((s, i) => { if (s === stage.index && direct[i] !== null && sparse[i] !== null) value = reductionOf(direct[i], sparse[i]); });
+  return value;
 }
 
 // Overall Winograd sparsity of a stage: the stage row's value, else the last epoch's metric.

@@ -1,8 +1,8 @@
 // The non-chart panels of the run page: stage timeline, log, totals, Winograd-position maps.
 import { api } from "./api.js";
-import { importanceChart, zeroMapChart } from "./charts.js";
+import { importanceChart, importancePiecesChart, zeroMapChart, zeroPiecesChart } from "./charts.js";
 import { multiplicationTotals } from "./results.js";
-import { badge, fmtDate, fmtDuration, fmtInt, fmtPct, h, stageLabel } from "./util.js";
+import { badge, fmtDate, fmtDuration, fmtInt, fmtPct, fmtTimes, h, stageLabel } from "./util.js";
 
 // One row per stage: status, target, achieved sparsity and accuracy, timings, device, and a bar
 // placing the stage on the run's time axis.
@@ -17,7 +17,8 @@ export function renderTimeline(tbody, run) {
     const bar = from === null ? "" : h("span", { class: `timeline-bar bar-${s.status}`, style: `left:${(100 * (from - start)) / span}%;width:${Math.max((100 * (to - from)) / span, 0.5)}%` });
     return h("tr", { "data-stage": s.index, "data-status": s.status },
       h("th", { scope: "row" }, stageLabel(s.index)), h("td", {}, s.type), h("td", {}, badge(s.status)),
-      h("td", {}, s.target === null ? "—" : fmtPct(s.target)), h("td", {}, fmtPct(s.sparsity)), h("td", {}, fmtPct(s.accuracy)),
+      h("td", {}, s.target === null ? "—" : fmtPct(s.target)), h("td", {}, fmtPct(s.sparsity)),
+      h("td", { "data-col": "mult-reduction" }, fmtTimes(s.mult_reduction ?? null)), h("td", {}, fmtPct(s.accuracy)),
       h("td", {}, fmtDate(s.started_at)), h("td", {}, fmtDate(s.finished_at)),
       h("td", {}, s.duration_s !== null ? fmtDuration(s.duration_s) : s.started_at ? "running" : "—"),
       h("td", {}, s.started_at ? run.device || "—" : "—"),
@@ -43,32 +44,49 @@ export function renderLog(list, events) {
   list.scrollTop = list.scrollHeight;
 }
 
-export function renderTotals(tbody, rows) {
+// `directTotal`: the stage's `mult_direct` metric, used when the layer rows give no direct cost
+// (a run without spatial rows, e.g. Winograd-ReLU models, which are Winograd layers from birth).
+export function renderTotals(tbody, rows, directTotal = null) {
   const totals = multiplicationTotals(rows);
+  const direct = totals.direct ?? directTotal;
   const ratio = (a, b) => (a && b ? `${(a / b).toFixed(2)}×` : "—");
-  tbody.replaceChildren(
-    h("tr", {}, h("th", { scope: "row" }, "direct"), h("td", { "data-total": "direct" }, fmtInt(totals.direct)), h("td", {}, "1.00×")),
-    h("tr", {}, h("th", { scope: "row" }, "dense Winograd"), h("td", { "data-total": "dense" }, fmtInt(totals.dense)), h("td", {}, ratio(totals.direct, totals.dense))),
-    h("tr", {}, h("th", { scope: "row" }, "sparse Winograd"), h("td", { "data-total": "sparse" }, fmtInt(totals.sparse)), h("td", {}, ratio(totals.direct, totals.sparse))),
-  );
+  const body = [
+    h("tr", {}, h("th", { scope: "row" }, "direct"), h("td", { "data-total": "direct" }, fmtInt(direct)), h("td", {}, "1.00×")),
+    h("tr", {}, h("th", { scope: "row" }, "dense Winograd"), h("td", { "data-total": "dense" }, fmtInt(totals.dense)), h("td", {}, ratio(direct, totals.dense))),
+    h("tr", {}, h("th", { scope: "row" }, totals.activation === null ? "sparse Winograd" : "sparse Winograd, weights only"), h("td", { "data-total": "sparse" }, fmtInt(totals.sparse)), h("td", {}, ratio(direct, totals.sparse))),
+  ];
+  if (totals.activation !== null) { // Winograd-ReLU: nonzero weights x nonzero activations
+    body.push(h("tr", {}, h("th", { scope: "row" }, "sparse Winograd, weights × activations"), h("td", { "data-total": "activation" }, fmtInt(totals.activation)), h("td", { "data-ratio": "activation" }, ratio(direct, totals.activation))));
+  }
+  tbody.replaceChildren(...body);
 }
 
 const importanceByTile = new Map();
 let shownKey = null;
+let shownPieces = null; // the DWM pieces of the layer shown, or null
 
-// The a x a zero fractions of a layer (from the API when it offers them) beside F-hat of the tile.
+// The a x a zero fractions of a layer (from the API when it offers them) beside F-hat of the tile;
+// a DWM layer: one map per piece beside each piece's F-hat.
 export async function renderPositions(runId, tile, stage, layer) {
   if (!importanceByTile.has(tile)) importanceByTile.set(tile, api.importance(tile));
   const importance = await importanceByTile.get(tile);
-  importanceChart(document.getElementById("chart-importance"), importance.f_hat);
+  const importanceEl = document.getElementById("chart-importance");
   const zeros = document.getElementById("chart-zeros");
   const key = `${stage}:${layer}`;
-  if (layer === null || key === shownKey) return;
+  const drawImportance = () => {
+    if (shownPieces && key === shownKey) importancePiecesChart(importanceEl, shownPieces);
+    else importanceChart(importanceEl, importance.f_hat);
+  };
+  if (layer === null || key === shownKey) return drawImportance();
   try {
     const result = await api.zeroMap(runId, stage, layer);
     shownKey = key;
-    zeroMapChart(zeros, result.zeros);
+    shownPieces = result.pieces || null;
+    if (shownPieces) zeroPiecesChart(zeros, shownPieces);
+    else zeroMapChart(zeros, result.zeros);
+    drawImportance();
   } catch (error) {
+    drawImportance();
     if (error.status !== 404) throw error;
     zeros.removeAttribute("role");
     zeros.replaceChildren(h("p", { class: "empty", "data-testid": "zero-map-missing" },

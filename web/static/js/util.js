@@ -35,6 +35,7 @@ export function fmtDuration(seconds) {
 }
 
 export const fmtPct = (value) => (value === null || value === undefined ? "—" : `${(100 * value).toFixed(1)} %`);
+export const fmtTimes = (value) => (value === null || value === undefined ? "—" : `${value.toFixed(2)}×`);
 export const fmtInt = (value) => (value === null || value === undefined ? "—" : Math.round(value).toLocaleString("en-US"));
 export { stageLabel } from "./results-labels.js";
 

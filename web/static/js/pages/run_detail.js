@@ -1,10 +1,10 @@
 // Run detail: stage timeline, curves, per-layer charts, logs and actions; live over SSE
 // (polling `changes?after=` as the fallback), charts redrawn in place with Plotly.react.
 import { api, follow } from "../api.js";
-import { accuracyLossChart, layerSparsityChart, layerStageHeatmap, multiplicationsChart, stageSparsityChart } from "../charts.js";
+import { accuracyLossChart, activationDensityChart, layerReductionChart, layerSparsityChart, layerStageHeatmap, multiplicationsChart, stageSparsityChart } from "../charts.js";
 import { renderLog, renderPositions, renderTimeline, renderTotals } from "../run_panels.js";
 import { progressFraction, progressText } from "../progress.js";
-import { layerOrder, layerRecords, layerSparsity, mergeLayers, mergeMetrics, multiplicationRows, sparsityMatrix, stageSparsity, stagesWithLayers, trainingSeries } from "../results.js";
+import { activationRows, layerOrder, layerRecords, layerReductions, layerSparsity, mergeLayers, mergeMetrics, multiplicationRows, sparsityMatrix, stageMetric, stageReduction, stageSparsity, stagesWithLayers, trainingSeries } from "../results.js";
 import { $, badge, flash, h, liveStatus, mainData, recipeYaml, setUrlParams, stageLabel, urlParams } from "../util.js";
 
 const runId = Number(mainData().runId);
@@ -55,16 +55,20 @@ function renderHeader() {
 function renderCharts() {
   const run = state.run;
   if (state.metrics) accuracyLossChart($("#chart-accuracy"), trainingSeries(state.metrics));
-  const pruning = run.stages.filter((s) => s.index >= 0).map((s) => ({ index: s.index, target: s.target, sparsity: stageSparsity(s, state.metrics) }));
+  const pruning = run.stages.filter((s) => s.index >= 0).map((s) => ({ index: s.index, target: s.target, sparsity: stageSparsity(s, state.metrics), reduction: stageReduction(s, state.metrics) }));
   stageSparsityChart($("#chart-stage-sparsity"), pruning);
   const stage = selectedStage();
   fillSelect($("#stage-select"), stagesWithLayers(state.layers).map((s) => s.stage), stage, stageLabel);
   if (stage === null) return;
   layerSparsityChart($("#chart-layers"), layerSparsity(state.layers, stage));
+  layerReductionChart($("#chart-reduction"), layerReductions(state.layers, stage));
   layerStageHeatmap($("#chart-heatmap"), sparsityMatrix(state.layers));
   const mults = multiplicationRows(state.layers, stage);
   multiplicationsChart($("#chart-mults"), mults);
-  renderTotals($("#mult-totals tbody"), mults);
+  renderTotals($("#mult-totals tbody"), mults, stageMetric(state.metrics, stage, "mult_direct"));
+  const activations = activationRows(state.layers, stage); // Winograd-ReLU runs only
+  $("#activation-card").hidden = !activations.length;
+  if (activations.length) activationDensityChart($("#chart-activations"), activations);
   const layers = layerOrder(state.layers.filter((r) => r.domain === "winograd"));
   const layer = selectedLayer(layers);
   fillSelect($("#layer-select"), layers, layer, (v) => v);

@@ -17,6 +17,7 @@ const DEFAULT_PRETRAIN = { epochs: 1, optimizer: { name: "sgd", lr: 0.05, moment
 function parseValue(text, kind) {
   const value = text.trim();
   if (kind === "text") return value;
+  if (kind === "bool") return value === "true";
   if (kind === "text-or-null" || kind === "float-or-null") {
     if (!value) return null;
     return kind === "text-or-null" ? value : numberOrText(value);
@@ -46,7 +47,8 @@ function fillForm() {
   renderStages();
   for (const input of fieldInputs()) {
     const value = getPath(recipe, input.dataset.path);
-    input.value = value === undefined || value === null ? "" : String(value);
+    if (input.dataset.kind === "bool") input.value = value ? "true" : "false";
+    else input.value = value === undefined || value === null ? "" : String(value);
   }
   const pretrain = Boolean(recipe.pretrain);
   $("#pretrain-on").checked = pretrain;
@@ -62,7 +64,9 @@ function onFieldInput(event) {
   const input = event.target;
   if (!input.dataset || !input.dataset.path) return;
   const value = parseValue(input.value, input.dataset.kind);
-  setPath(recipe, input.dataset.path, value === null && input.dataset.kind === "text-or-null" ? undefined : value);
+  // null text and a false bool are left out (the recipe's default), as the canonical JSON does
+  const absent = (value === null && input.dataset.kind === "text-or-null") || (value === false && input.dataset.kind === "bool");
+  setPath(recipe, input.dataset.path, absent ? undefined : value);
   clearError(input.dataset.path);
   updateYaml();
 }

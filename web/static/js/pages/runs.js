@@ -1,7 +1,7 @@
 // Runs table: filters, sorting and the page cursor live in the URL; rows update live.
 import { allRuns, api, follow } from "../api.js";
 import { progressFraction, progressText } from "../progress.js";
-import { $, $$, badge, debounce, fmtDate, h, liveStatus, mainData, setUrlParams, urlParams } from "../util.js";
+import { $, $$, badge, debounce, fmtDate, fmtTimes, h, liveStatus, mainData, setUrlParams, urlParams } from "../util.js";
 
 const FILTERS = ["method", "model", "dataset", "tag", "owner"];
 const project = Number(mainData().project);
@@ -43,6 +43,7 @@ function row(run) {
     h("td", {}, h("a", { href: `/runs/${run.id}` }, `#${run.id} ${run.name}`)),
     h("td", { class: "status-cell" }, badge(run.status)),
     progressCell(run),
+    h("td", { class: "reduction-cell" }, fmtTimes(run.mult_reduction ?? null)),
     h("td", {}, run.method), h("td", {}, run.model), h("td", {}, run.dataset),
     h("td", {}, run.tags.map((tag) => h("span", { class: "tag" }, tag))),
     h("td", {}, run.owner || "—"),
@@ -71,7 +72,7 @@ async function load() {
     tbody.dataset.loaded = String(Date.now());
     updateCompareButton();
   } catch (error) {
-    tbody.replaceChildren(h("tr", {}, h("td", { colspan: 11, class: "field-error" }, error.message)));
+    tbody.replaceChildren(h("tr", {}, h("td", { colspan: 12, class: "field-error" }, error.message)));
   }
 }
 
