@@ -36,14 +36,19 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=12 * 60, gt=0)
     cookie_name: str = "winoprune_session"
     cookie_secure: bool | None = None
-    login_max_failures: int = Field(default=5, ge=1)
+    login_max_failures: int = Field(default=5, ge=1)  # per user name and client, all processes
     login_window_s: float = Field(default=60, gt=0)
+    password_max_failures: int = Field(default=5, ge=1)  # wrong current passwords, per user
+    # zxcvbn strength score (0-4) a new password (the admin's included) must reach.
+    password_min_score: int = Field(default=3, ge=0, le=4)
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
     events_poll_s: float = Field(default=1.0, gt=0)
     events_ping_s: float = Field(default=15.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1)
+    # Folders a recipe's data.root may point into (JSON list); empty: <data_dir>/datasets.
+    data_roots: list[Path] = Field(default_factory=list)
     # -- workers (worker/, see README "Workers and deployment") --------------------------------
     # Celery queues: runs whose recipe says device "cpu" go to the CPU queue, all others to GPU.
     worker_queue_gpu: str = "gpu"
@@ -56,6 +61,9 @@ class Settings(BaseSettings):
     worker_heartbeat_s: float = Field(default=2.0, gt=0)  # lease renewal and cancel check
     worker_lease_s: float = Field(default=60, gt=0)  # re-queued this long after the last beat
     worker_max_attempts: int = Field(default=3, ge=1)  # starts of a run before it is failed
+    # Threads of one training process; None: usable cores / worker_processes_per_host.
+    worker_threads: int | None = Field(default=None, ge=1)
+    worker_processes_per_host: int = Field(default=1, ge=1)  # training processes on one host
     worker_retry_delay_s: float = Field(default=10, ge=0)  # back-off after an infrastructure error
     worker_sweep_interval_s: float = Field(default=15, ge=0)  # 0: no sweeper in this worker
     # A queued (or handed-over) run untouched this long is re-sent when its queue is empty.
@@ -114,10 +122,13 @@ def resolve_secret_key(settings: Settings) -> str:
     given = settings.secret_key.get_secret_value() if settings.secret_key else ""
     weak = given.strip().lower() in PLACEHOLDER_SECRETS or len(given) < MIN_SECRET_LENGTH
     if settings.env == "production":
-        if weak:
+        from server.auth.passwords import MIN_SECRET_BITS, secret_bits
+
+        if weak or secret_bits(given) < MIN_SECRET_BITS:
             raise ValueError(
-                f"secret_key: WINOPRUNE_SECRET_KEY must be set to a random string of at least "
-                f"{MIN_SECRET_LENGTH} characters in production"
+                f"secret_key: WINOPRUNE_SECRET_KEY must be a random string of at least "
+                f"{MIN_SECRET_LENGTH} characters and about {MIN_SECRET_BITS} bits of entropy in "
+                "production (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
             )
         return given
     if given and not weak:

@@ -8,9 +8,13 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger("winoprune.server")
+DB_RETRY_AFTER_S = 5  # Retry-After of a 503 while the database is unreachable
 
 
 class ApiError(HTTPException):
@@ -27,6 +31,29 @@ class ApiError(HTTPException):
         self.field = field
 
 
+class ErrorBody(BaseModel):
+    """A 4xx/5xx answer: a message, and the field it is about when there is one."""
+
+    detail: str
+    field: str | None = None
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# The answers every API route may give besides its own (OpenAPI `responses`).
+API_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("The body is not valid JSON or form data"),
+    401: _documented("Not authenticated (no, expired or revoked credentials)"),
+    403: _documented("Authenticated, but not allowed (role, token scope, CSRF header)"),
+    404: _documented("No such resource, or one in a project the caller is not a member of"),
+    409: _documented("Conflicts with the current state (a duplicate name, a running run)"),
+    429: _documented("Too many attempts; retry after the Retry-After header's seconds"),
+    503: _documented("The database is unavailable; retry after the Retry-After header's seconds"),
+}
+
+
 def not_found(what: str) -> ApiError:
     """404 for a missing resource or one in a project the caller is not a member of."""
     return ApiError(404, f"{what} not found", field=None)
@@ -35,7 +62,11 @@ def not_found(what: str) -> ApiError:
 def field_errors(errors: list[dict[str, Any]], prefix: tuple[str, ...] = ()) -> ApiError:
     """422 in FastAPI's list style from [{"loc": "a.b.0", "msg": ...}] items."""
     detail = [
-        {"loc": [*prefix, *_split_loc(item.get("loc", ""))], "msg": str(item.get("msg", ""))}
+        {
+            "loc": [*prefix, *_split_loc(item.get("loc", ""))],
+            "msg": str(item.get("msg", "")),
+            "type": str(item.get("type") or "value_error"),
+        }
         for item in errors
     ]
     return ApiError(422, detail=detail)  # type: ignore[arg-type]
@@ -49,8 +80,14 @@ def _split_loc(loc: Any) -> list[str | int]:
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    body: dict[str, Any] = {"detail": exc.detail}
     field = getattr(exc, "field", None)
+    detail: Any = exc.detail
+    if exc.status_code == 422 and not isinstance(detail, list):
+        # The documented 422 shape (HTTPValidationError): always a list of {loc, msg, type}.
+        loc = _split_loc(field) if field else []
+        msg = str(detail).removeprefix(f"{field}: ") if field else str(detail)  # loc names it
+        detail = [{"loc": loc, "msg": msg, "type": "value_error"}]
+    body: dict[str, Any] = {"detail": detail}
     if field:
         body["field"] = field
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
@@ -66,6 +103,18 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database refused or dropped the connection (or the pool ran dry): 503, retry later."""
+    logger.warning(
+        "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+    )
+    return JSONResponse(
+        {"detail": "the database is unavailable; retry shortly"},
+        status_code=503,
+        headers={"Retry-After": str(DB_RETRY_AFTER_S)},
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse({"detail": "internal server error"}, status_code=500)
@@ -75,4 +124,6 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the JSON error handlers on the app."""
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for error in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(error, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected_error)

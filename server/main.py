@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 from server.artifacts.limits import UploadLimitMiddleware
 from server.artifacts.router import MULTIPART_OVERHEAD
 from server.artifacts.router import build_router as build_artifacts_router
-from server.auth.ratelimit import LoginRateLimiter
+from server.auth.ratelimit import AttemptLimiter
 from server.auth.router import router as auth_router
 from server.auth.service import password_hasher
 from server.config import Settings
@@ -19,7 +19,7 @@ from server.db.session import (
     create_read_session_factory,
     create_session_factory,
 )
-from server.errors import install_error_handlers
+from server.errors import API_ERROR_RESPONSES, install_error_handlers
 from server.events.router import router as events_router
 from server.health.checks import broker_check_for
 from server.health.router import router as health_router
@@ -55,11 +55,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = create_session_factory(engine)
     app.state.read_session_factory = create_read_session_factory(engine)
     app.state.password_hasher = password_hasher(settings)
-    app.state.login_limiter = LoginRateLimiter(settings.login_max_failures, settings.login_window_s)
+    app.state.login_limiter = AttemptLimiter(
+        app.state.session_factory, settings.login_max_failures, settings.login_window_s
+    )
+    app.state.password_limiter = AttemptLimiter(
+        app.state.session_factory, settings.password_max_failures, settings.login_window_s
+    )
     app.state.enqueue_run = load_enqueue(settings.dispatcher)
     app.state.broker_check = broker_check_for(settings.resolved_broker_url)
 
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, responses=API_ERROR_RESPONSES)
     for router in (
         auth_router,
         users_router,

@@ -8,8 +8,10 @@ spreads new connections evenly over them.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import multiprocessing.connection
+import os
 import signal
 import socket
 import sys
@@ -17,11 +19,17 @@ from multiprocessing.process import BaseProcess
 from types import FrameType
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def check_port_free(host: str, port: int) -> None:
-    """Bind a plain (non-reuse-port) socket once, so that a port in use fails loudly here."""
+    """Bind a non-reuse-port socket once, so that a port in use fails loudly here.
+
+    SO_REUSEADDR, as every server sets it: a listener still refuses the bind, but the
+    TIME_WAIT connections a stopped server leaves behind do not (a restart works at once).
+    """
     with socket.socket(_family(host)) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
@@ -56,7 +64,18 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-def _worker(host: str, port: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
+    """End this process (SIGTERM: uvicorn's graceful stop) when its parent dies, even by
+    SIGKILL: Linux's PR_SET_PDEATHSIG, plus a check for a parent already gone."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the call above
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker(host: str, port: int, parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     import uvicorn
 
     from server.main import create_app
@@ -74,7 +93,7 @@ def run_workers(host: str, port: int, workers: int) -> None:
     check_port_free(host, port)
     context = multiprocessing.get_context("spawn")
     processes: list[BaseProcess] = [
-        context.Process(target=_worker, args=(host, port), name=f"winoprune-web-{i}")
+        context.Process(target=_worker, args=(host, port, os.getpid()), name=f"winoprune-web-{i}")
         for i in range(workers)
     ]
     stopping = False

@@ -17,6 +17,8 @@ from kombu import Queue
 
 from server.config import Settings
 from worker.context import forget_inherited_contexts, worker_settings
+from worker.shutdown import install_child_handler, notify_children
+from worker.threads import apply_thread_budget
 
 logger = logging.getLogger("winoprune.worker")
 VISIBILITY_MARGIN_S = 600
@@ -82,6 +84,11 @@ _sweeper: Any = None
 @signals.worker_process_init.connect
 def _child_started(**_: Any) -> None:
     forget_inherited_contexts()
+    apply_thread_budget(worker_settings())  # its share of the cores, not one thread per core
+    install_child_handler()  # the main process's SIGTERM reaches the training step
+
+
+signals.worker_shutting_down.connect(notify_children)
 
 
 @signals.worker_ready.connect

@@ -14,10 +14,12 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from worker import leases
+from worker.shutdown import shutdown_requested
 
 logger = logging.getLogger("winoprune.worker.heartbeat")
 
 CANCELLED, LEASE_LOST, SLICE_END = "cancelled", "lease lost", "slice end"
+SHUTDOWN = "worker shutdown"  # SIGTERM to the worker: checkpoint, hand the run over
 
 
 class StopControl:
@@ -34,6 +36,8 @@ class StopControl:
 
     def should_stop(self) -> bool:
         """Called between training steps: an attribute read and a clock read."""
+        if self.reason is None and shutdown_requested():
+            self.reason = SHUTDOWN
         if self.reason is None and time.monotonic() >= self.deadline:
             self.reason = SLICE_END
         return self.reason is not None

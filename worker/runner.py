@@ -26,8 +26,9 @@ from winoprune.training.pipeline import Pipeline, PipelineResult
 from worker import leases
 from worker.checkpoints import truncate_from_stage
 from worker.context import WorkerContext
+from worker.data_roots import check_data_root
 from worker.environment import select_device, software_versions
-from worker.heartbeat import CANCELLED, SLICE_END, Heartbeat, StopControl
+from worker.heartbeat import CANCELLED, SHUTDOWN, SLICE_END, Heartbeat, StopControl
 from worker.reporting import DbReporter, RunRef
 
 logger = logging.getLogger("winoprune.worker.runner")
@@ -104,6 +105,7 @@ def _train(ctx: WorkerContext, won: leases.Claim, control: StopControl, enqueue:
         finish(ctx, won, "cancelled", "cancelled on request")
         return "cancelled"
     recipe = parse_recipe(row.recipe)
+    check_data_root(recipe, ctx.settings)
     device = select_device(recipe.device)
     environment = software_versions(device)
     _announce(ctx, won, row.ref, environment)
@@ -189,7 +191,7 @@ def _conclude(
     if control.reason == CANCELLED:
         finish(ctx, won, "cancelled", "cancelled on request")
         return "cancelled"
-    if control.reason == SLICE_END:
+    if control.reason in (SLICE_END, SHUTDOWN):  # a shutdown hands over too: no attempt counted
         with ctx.session() as session:
             token = leases.hand_over(session, won.run_id, won.owner)
         if token is not None:

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse
 from server.artifacts import service, storage
 from server.artifacts.schemas import ArtifactOut
 from server.auth.deps import CurrentUser, DbSession
+from server.params import IdPath
 from server.projects.service import require_role
 from server.runs.service import get_run
 
@@ -49,12 +50,18 @@ def upload_weights(
     request: Request,
     session: DbSession,
     user: CurrentUser,
-    project_id: int,
+    project_id: IdPath,
     file: Annotated[UploadFile, File(description="a .safetensors state dict")],
     model: Annotated[str, Form(max_length=64)],
     width: Annotated[float, Form(gt=0, le=16)] = 1.0,
     num_classes: Annotated[int | None, Form(ge=1, le=100_000)] = None,
     name: Annotated[str | None, Form(max_length=200)] = None,
+    tile: Annotated[
+        str | None, Form(max_length=16, description="Winograd-ReLU models: the recipe's tile")
+    ] = None,
+    input_layer: Annotated[
+        str | None, Form(max_length=32, description="Winograd-ReLU models: model.input_layer")
+    ] = None,
 ) -> ArtifactOut:
     """Upload pretrained weights (safetensors, checked against the model) into a project."""
     artifact = service.upload_pretrained(
@@ -67,12 +74,14 @@ def upload_weights(
         model,
         width,
         num_classes,
+        tile,
+        input_layer,
     )
     return ArtifactOut.model_validate(artifact)
 
 
 def list_project_artifacts(
-    session: DbSession, user: CurrentUser, project_id: int, kind: ArtifactKind | None = None
+    session: DbSession, user: CurrentUser, project_id: IdPath, kind: ArtifactKind | None = None
 ) -> list[ArtifactOut]:
     """A project's artifacts (uploads and run checkpoints)."""
     require_role(session, user, project_id, "viewer")
@@ -80,19 +89,19 @@ def list_project_artifacts(
     return [ArtifactOut.model_validate(a) for a in rows]
 
 
-def list_run_artifacts(session: DbSession, user: CurrentUser, run_id: int) -> list[ArtifactOut]:
+def list_run_artifacts(session: DbSession, user: CurrentUser, run_id: IdPath) -> list[ArtifactOut]:
     """A run's checkpoints and exports."""
     run = get_run(session, user, run_id)
     return [ArtifactOut.model_validate(a) for a in service.list_artifacts(session, run_id=run.id)]
 
 
-def get_artifact(session: DbSession, user: CurrentUser, artifact_id: int) -> ArtifactOut:
+def get_artifact(session: DbSession, user: CurrentUser, artifact_id: IdPath) -> ArtifactOut:
     """One artifact's metadata."""
     return ArtifactOut.model_validate(service.get_artifact(session, user, artifact_id))
 
 
 def download_artifact(
-    request: Request, session: DbSession, user: CurrentUser, artifact_id: int
+    request: Request, session: DbSession, user: CurrentUser, artifact_id: IdPath
 ) -> FileResponse:
     """Stream an artifact's file (addressed by id only)."""
     artifact = service.get_artifact(session, user, artifact_id)
@@ -105,7 +114,7 @@ def download_artifact(
 
 
 def delete_artifact(
-    request: Request, session: DbSession, user: CurrentUser, artifact_id: int
+    request: Request, session: DbSession, user: CurrentUser, artifact_id: IdPath
 ) -> Response:
     """Delete an uploaded artifact (editors)."""
     artifact = service.get_artifact(session, user, artifact_id, "editor")

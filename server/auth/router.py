@@ -10,6 +10,8 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from server.auth import service
 from server.auth.deps import CurrentPrincipal, CurrentUser, DbSession, get_settings
+from server.auth.passwords import require_strong_password
+from server.auth.ratelimit import limiter_key
 from server.auth.schemas import (
     LoginResponse,
     PasswordChange,
@@ -20,6 +22,7 @@ from server.auth.schemas import (
 )
 from server.db.base import utcnow
 from server.errors import ApiError
+from server.params import IdPath
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -34,7 +37,8 @@ def login(
     """Exchange user name and password for a JWT (body and HttpOnly cookie)."""
     limiter = request.app.state.login_limiter
     client = request.client.host if request.client else "unknown"
-    wait = limiter.retry_after(form.username, client)
+    key = limiter_key("login", form.username, client)
+    wait = limiter.retry_after(key)
     if wait:
         raise ApiError(
             429, "too many failed logins; retry later", "username", {"Retry-After": str(wait)}
@@ -43,9 +47,9 @@ def login(
         session, request.app.state.password_hasher, form.username, form.password
     )
     if user is None:
-        limiter.record_failure(form.username, client)
+        limiter.record_failure(key)
         raise ApiError(401, "username or password incorrect", field="password")
-    limiter.reset(form.username, client)
+    limiter.reset(key)
     settings = get_settings(request)
     token, lifetime = service.create_access_token(settings, user)
     response.set_cookie(
@@ -79,13 +83,36 @@ def me(user: CurrentUser) -> UserOut:
 def change_password(
     request: Request, session: DbSession, user: CurrentUser, body: PasswordChange
 ) -> Response:
-    """Change one's own password (the current one is required)."""
+    """Change one's own password (the current one is required, guesses are throttled).
+
+    Every JWT session ends (log in again); `revoke_tokens` also revokes the personal tokens.
+    """
     hasher = request.app.state.password_hasher
+    limiter = request.app.state.password_limiter
+    key = limiter_key("password", str(user.id))
+    wait = limiter.retry_after(key)
+    if wait:
+        raise ApiError(
+            429,
+            "too many wrong current passwords; retry later",
+            "current_password",
+            {"Retry-After": str(wait)},
+        )
     if not service.verify_password(hasher, user.password_hash, body.current_password):
+        limiter.record_failure(key)
         raise ApiError(422, "current_password: incorrect", field="current_password")
+    limiter.reset(key)
+    settings = get_settings(request)
+    require_strong_password(
+        body.new_password, user.username, settings.password_min_score, "new_password"
+    )
     user.password_hash = hasher.hash(body.new_password)
-    session.commit()
-    return Response(status_code=204)
+    if body.revoke_tokens:
+        service.revoke_all_api_tokens(session, user)
+    service.end_sessions(session, user)  # bumps the session generation and commits
+    response = Response(status_code=204)
+    response.delete_cookie(settings.cookie_name, path="/")
+    return response
 
 
 @router.post("/tokens", response_model=TokenCreated, status_code=201)
@@ -111,7 +138,7 @@ def list_tokens(session: DbSession, user: CurrentUser) -> list[TokenOut]:
 
 
 @router.delete("/tokens/{token_id}", status_code=204)
-def revoke_token(session: DbSession, user: CurrentUser, token_id: int) -> Response:
+def revoke_token(session: DbSession, user: CurrentUser, token_id: IdPath) -> Response:
     """Revoke one of the caller's tokens."""
     if not service.revoke_api_token(session, user, token_id):
         raise ApiError(404, "token not found")

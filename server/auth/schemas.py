@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from server.params import NoNul
 
 USERNAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 
@@ -33,7 +35,7 @@ class TokenCreate(BaseModel):
     """A new personal API token."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100)
+    name: Annotated[str, NoNul] = Field(min_length=1, max_length=100)
     scopes: list[Literal["read", "write"]] = Field(default=["read", "write"], min_length=1)
     expires_in_days: int | None = Field(default=90, ge=1, le=3650)
 
@@ -64,3 +66,4 @@ class PasswordChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     current_password: str = Field(max_length=1000)
     new_password: str = Field(min_length=8, max_length=1000)
+    revoke_tokens: bool = False  # also revoke every personal API token

@@ -44,7 +44,9 @@ def authenticate(
     session: Session, hasher: PasswordHasher, username: str, password: str
 ) -> User | None:
     """The active user with this name and password, else None."""
-    user = session.scalar(select(User).where(User.username == username))
+    # A NUL byte cannot be in any stored name (and PostgreSQL refuses it in a query).
+    query = select(User).where(User.username == username)
+    user = None if "\x00" in username else session.scalar(query)
     if user is None:
         hasher.hash(password)  # same cost as a verify: timing does not reveal user names
         return None
@@ -143,6 +145,15 @@ def revoke_api_token(session: Session, user: User, token_id: int) -> bool:
         row.revoked_at = utcnow()
         session.commit()
     return True
+
+
+def revoke_all_api_tokens(session: Session, user: User) -> None:
+    """Revoke every token of the user that is not revoked yet (the caller commits)."""
+    now = utcnow()
+    for row in session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ):
+        row.revoked_at = now
 
 
 def end_sessions(session: Session, user: User) -> None:

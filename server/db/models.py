@@ -207,6 +207,14 @@ class LayerStat(Base):
     nnz: Mapped[int] = mapped_column(BigInteger)
     sparsity: Mapped[float] = mapped_column(Float)
     multiplications: Mapped[int] = mapped_column(BigInteger)
+    # Winograd-ReLU layers' winograd rows only (Liu et al. 2018): the nonzero share of the
+    # transformed activations on the evaluation set, and the products per image with both
+    # factors nonzero (beside the weight-only ``multiplications``)
+    activation_density: Mapped[float | None] = mapped_column(Float)
+    mult_activation_sparse: Mapped[int | None] = mapped_column(BigInteger)
+    # the layer's direct-convolution cost per image as the worker computed it (rows written
+    # before it existed: NULL, and server.results.reduction derives it from the spatial rows)
+    mult_direct: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Artifact(Base):
@@ -245,4 +253,14 @@ class Event(Base):
     run_id: Mapped[int | None] = mapped_column(Integer)  # no FK: "run.deleted" outlives the run
     kind: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AuthFailure(Base):
+    """One failed login or password check, counted per key by every service process."""
+
+    __tablename__ = "auth_failures"
+    __table_args__ = (Index("ix_auth_failures_key_created_at", "key", "created_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))  # "login:<name>:<client>", "password:<id>"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

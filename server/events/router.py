@@ -17,11 +17,14 @@ from server.auth.deps import CurrentUser, DbSession
 from server.db.models import Event, Run, User
 from server.errors import ApiError
 from server.events.service import event_json, events_after
+from server.params import INT64_MAX, CursorQuery, IdPath
 from server.projects.service import require_role, role_in
 from server.runs.service import get_run
 
 router = APIRouter(tags=["events"])
-After = Annotated[int | None, Query(ge=0, description="last event id seen (default: now)")]
+After = Annotated[
+    int | None, Query(ge=0, le=INT64_MAX, description="last event id seen (default: now)")
+]
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
 MaxEvents = Annotated[int | None, Query(ge=1, le=100_000, description="close after N events")]
 
@@ -29,7 +32,7 @@ MaxEvents = Annotated[int | None, Query(ge=1, le=100_000, description="close aft
 def _start_after(session: Session, after: int | None, last_event_id: str | None) -> int:
     """Where a stream starts: Last-Event-ID (a reconnect), else `after`, else the newest id."""
     if last_event_id:
-        if not last_event_id.isdigit():
+        if not last_event_id.isdigit() or int(last_event_id) > INT64_MAX:
             raise ApiError(422, "Last-Event-ID: must be an event id", field="Last-Event-ID")
         return int(last_event_id)
     if after is not None:
@@ -84,7 +87,7 @@ def run_events(
     request: Request,
     session: DbSession,
     user: CurrentUser,
-    run_id: int,
+    run_id: IdPath,
     after: After = None,
     last_event_id: LastEventId = None,
     max_events: MaxEvents = None,
@@ -100,7 +103,7 @@ def project_events(
     request: Request,
     session: DbSession,
     user: CurrentUser,
-    project_id: int,
+    project_id: IdPath,
     after: After = None,
     last_event_id: LastEventId = None,
     max_events: MaxEvents = None,
@@ -113,7 +116,7 @@ def project_events(
 
 @router.get("/runs/{run_id}/changes")
 def run_changes(
-    session: DbSession, user: CurrentUser, run_id: int, after: Annotated[int, Query(ge=0)] = 0
+    session: DbSession, user: CurrentUser, run_id: IdPath, after: CursorQuery = 0
 ) -> dict[str, Any]:
     """Polling fallback: a run's change notices after `after` (pass back `cursor`)."""
     run: Run = get_run(session, user, run_id)
@@ -124,8 +127,8 @@ def run_changes(
 def project_changes(
     session: DbSession,
     user: CurrentUser,
-    project_id: int,
-    after: Annotated[int, Query(ge=0)] = 0,
+    project_id: IdPath,
+    after: CursorQuery = 0,
 ) -> dict[str, Any]:
     """Polling fallback: a project's change notices after `after` (pass back `cursor`)."""
     require_role(session, user, project_id, "viewer")

@@ -19,7 +19,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses={503: {"description": "The database or the broker is down"}})
 async def readyz(request: Request) -> JSONResponse:
     """Ready when the database and the broker answer (503 naming the failing one otherwise)."""
     checks: dict[str, Any] = {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -20,18 +20,30 @@ from server.pages.context import (
 )
 from server.pages.forms import form_options
 from server.pages.paths import PLOTLY_JS
+from server.params import INT32_MAX
 from server.runs.service import get_run
 
 router = APIRouter(include_in_schema=False)
-ProjectParam = Annotated[int | None, Query(ge=1)]
+ProjectParam = Annotated[int | None, Query(ge=1, le=INT32_MAX)]
 MAX_COMPARED = 8
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site paths are followed after login (no open redirect)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/runs"
+    """Only same-origin relative paths are followed after login (no open redirect).
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so any control
+    character, whitespace or backslash is refused along with `//host` and `scheme:` targets.
+    """
+    if (
+        not target
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+        or any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target)
+    ):
+        return "/runs"
+    parts = urlsplit(target)
+    return "/runs" if parts.scheme or parts.netloc else target
 
 
 def _project_page(
@@ -108,6 +120,8 @@ def _run_page_context(
     projects = user_projects(session, user)
     project_ids = []
     for run_id in run_ids:
+        if not 0 <= run_id <= INT32_MAX:  # no such row can exist (and PostgreSQL would refuse it)
+            return not_found_page(request, user, projects, f"run {run_id}")
         try:
             project_ids.append(get_run(session, user, run_id).project_id)
         except ApiError:

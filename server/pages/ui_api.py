@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from server.auth.deps import CurrentUser
 from server.errors import ApiError
 from server.pages.forms import TILES
+from winoprune.recipes import TextLimitError, load_yaml
 from winoprune.winograd.importance import importance_factors
 from winoprune.winograd.transforms import standard_transform
 
@@ -35,8 +36,8 @@ def read_presets(folder: Path) -> list[dict[str, Any]]:
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
         text = path.read_text(encoding="utf-8")
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError:
+            data = load_yaml(text)
+        except (yaml.YAMLError, TextLimitError):
             continue
         if isinstance(data, dict):
             name, description = data.get("name", path.stem), data.get("description", "")
@@ -75,7 +76,9 @@ def importance(_user: CurrentUser, tile: str = "F(4,3)") -> dict[str, Any]:
 def yaml_to_json(_user: CurrentUser, body: YamlText) -> dict[str, Any]:
     """Parse the YAML view's text (safe loader) so the form can show it; no validation here."""
     try:
-        data = yaml.safe_load(body.text)
+        data = load_yaml(body.text)
+    except TextLimitError as exc:
+        raise ApiError(422, f"text: {exc}", field="text") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

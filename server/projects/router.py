@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response
 from server.auth.deps import CurrentUser, DbSession
 from server.db.models import Membership, Project
 from server.errors import not_found
+from server.params import IdPath
 from server.projects import service
 from server.projects.schemas import (
     MemberAdd,
@@ -53,7 +54,7 @@ def list_projects(session: DbSession, user: CurrentUser) -> list[ProjectOut]:
 
 
 @router.get("/{project_id}", response_model=ProjectOut)
-def get_project(session: DbSession, user: CurrentUser, project_id: int) -> ProjectOut:
+def get_project(session: DbSession, user: CurrentUser, project_id: IdPath) -> ProjectOut:
     """One project the caller is a member of."""
     role = service.require_role(session, user, project_id, "viewer")
     project = session.get(Project, project_id)
@@ -64,7 +65,7 @@ def get_project(session: DbSession, user: CurrentUser, project_id: int) -> Proje
 
 @router.patch("/{project_id}", response_model=ProjectOut)
 def update_project(
-    session: DbSession, user: CurrentUser, project_id: int, body: ProjectUpdate
+    session: DbSession, user: CurrentUser, project_id: IdPath, body: ProjectUpdate
 ) -> ProjectOut:
     """Change a project's description (owners)."""
     role = service.require_role(session, user, project_id, "owner")
@@ -78,7 +79,7 @@ def update_project(
 
 
 @router.get("/{project_id}/members", response_model=list[MemberOut])
-def list_members(session: DbSession, user: CurrentUser, project_id: int) -> list[MemberOut]:
+def list_members(session: DbSession, user: CurrentUser, project_id: IdPath) -> list[MemberOut]:
     """The project's members and roles."""
     service.require_role(session, user, project_id, "viewer")
     return [_member_out(m) for m in service.list_members(session, project_id)]
@@ -86,7 +87,7 @@ def list_members(session: DbSession, user: CurrentUser, project_id: int) -> list
 
 @router.post("/{project_id}/members", response_model=MemberOut, status_code=201)
 def add_member(
-    session: DbSession, user: CurrentUser, project_id: int, body: MemberAdd
+    session: DbSession, user: CurrentUser, project_id: IdPath, body: MemberAdd
 ) -> MemberOut:
     """Invite a user by name with a role (owners)."""
     service.require_role(session, user, project_id, "owner")
@@ -95,7 +96,7 @@ def add_member(
 
 @router.patch("/{project_id}/members/{user_id}", response_model=MemberOut)
 def change_member_role(
-    session: DbSession, user: CurrentUser, project_id: int, user_id: int, body: MemberUpdate
+    session: DbSession, user: CurrentUser, project_id: IdPath, user_id: IdPath, body: MemberUpdate
 ) -> MemberOut:
     """Change a member's role (owners; a project keeps at least one owner)."""
     service.require_role(session, user, project_id, "owner")
@@ -103,7 +104,9 @@ def change_member_role(
 
 
 @router.delete("/{project_id}/members/{user_id}", status_code=204)
-def remove_member(session: DbSession, user: CurrentUser, project_id: int, user_id: int) -> Response:
+def remove_member(
+    session: DbSession, user: CurrentUser, project_id: IdPath, user_id: IdPath
+) -> Response:
     """Remove a member (owners; any member may remove themselves)."""
     minimum = "viewer" if user_id == user.id else "owner"
     service.require_role(session, user, project_id, minimum)

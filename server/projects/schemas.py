@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.auth.schemas import USERNAME_PATTERN
+from server.params import NoNul
 
 Role = Literal["viewer", "editor", "owner"]
 
@@ -17,14 +18,14 @@ class ProjectCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,100}$")
-    description: str = Field(default="", max_length=10_000)
+    description: Annotated[str, NoNul] = Field(default="", max_length=10_000)
 
 
 class ProjectUpdate(BaseModel):
     """Changes to a project (owners)."""
 
     model_config = ConfigDict(extra="forbid")
-    description: str | None = Field(default=None, max_length=10_000)
+    description: Annotated[str | None, NoNul] = Field(default=None, max_length=10_000)
 
 
 class ProjectOut(BaseModel):

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from server.auth.deps import CurrentUser, DbSession
 from server.fastjson import fast_json
+from server.params import CursorQuery, IdPath, IndexQuery, NoNul
 from server.results import service
 from server.results.patterns import NoCheckpoint, run_patterns
 from server.runs.service import get_run, require_run
@@ -21,10 +22,10 @@ Domain = Literal["spatial", "winograd"]
 def get_metrics(
     session: DbSession,
     user: CurrentUser,
-    run_id: int,
-    after: Annotated[int, Query(ge=0)] = 0,
-    stage: int | None = None,
-    key: Annotated[list[str] | None, Query(max_length=50)] = None,
+    run_id: IdPath,
+    after: CursorQuery = 0,
+    stage: IndexQuery = None,
+    key: Annotated[list[str] | None, Query(max_length=50), NoNul] = None,
 ) -> Response:
     """Metrics as columns per point; `after` (the last `cursor`) fetches only new rows."""
     run_id = require_run(session, user, run_id)
@@ -37,11 +38,11 @@ def get_metrics(
 def get_layers(
     session: DbSession,
     user: CurrentUser,
-    run_id: int,
-    stage: int | None = None,
-    epoch: int | None = None,
+    run_id: IdPath,
+    stage: IndexQuery = None,
+    epoch: IndexQuery = None,
     domain: Domain | None = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: CursorQuery = 0,
 ) -> Response:
     """Per-layer statistics as columns, filtered by stage, epoch and domain."""
     run_id = require_run(session, user, run_id)
@@ -53,9 +54,9 @@ def get_patterns(
     request: Request,
     session: DbSession,
     user: CurrentUser,
-    run_id: int,
-    stage: int | None = None,
-    layer: Annotated[str | None, Query(max_length=200)] = None,
+    run_id: IdPath,
+    stage: IndexQuery = None,
+    layer: Annotated[str | None, Query(max_length=200), NoNul] = None,
 ) -> Response:
     """Fraction of zeros at each Winograd position per layer, from the stage's checkpoint."""
     run = get_run(session, user, run_id)
@@ -71,7 +72,7 @@ def get_patterns(
 def export(
     session: DbSession,
     user: CurrentUser,
-    run_id: int,
+    run_id: IdPath,
     table: Literal["metrics", "layers"] = "metrics",
     format: Literal["csv", "json"] = "csv",
 ) -> StreamingResponse | JSONResponse:

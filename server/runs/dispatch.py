@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from collections.abc import Callable
 
 from fastapi import FastAPI
@@ -19,6 +20,7 @@ EnqueueRun = Callable[[int], None]
 # `winoprune serve` and docker-compose.yml set it; without it runs stay queued.
 CELERY_DISPATCHER = "worker.tasks:enqueue_run"
 logger = logging.getLogger("winoprune.server.dispatch")
+RESEND_FIRST_S, RESEND_MAX_S = 0.5, 10.0
 
 
 def noop_enqueue(run_id: int) -> None:
@@ -38,11 +40,56 @@ def load_enqueue(dispatcher: str | None) -> EnqueueRun:
 
 
 def enqueue_run(app: FastAPI, run_id: int) -> bool:
-    """Hand a committed run's id to the worker; False (logged) when the hook failed."""
+    """Hand a committed run's id to the worker; False (logged) when the hook failed: the run
+    stays queued and is re-sent in the background until the broker takes it."""
+    if _try_enqueue(app, run_id):
+        return True
+    resender = getattr(app.state, "resender", None)
+    if resender is None:
+        resender = app.state.resender = Resender(app)
+    resender.add(run_id)
+    return False
+
+
+def _try_enqueue(app: FastAPI, run_id: int) -> bool:
     hook: EnqueueRun = getattr(app.state, "enqueue_run", noop_enqueue)
     try:
         hook(run_id)
-    except Exception:
-        logger.exception("could not enqueue run %s; it stays queued", run_id)
+    except Exception as exc:
+        logger.warning("could not enqueue run %s (%s); it stays queued", run_id, exc)
         return False
     return True
+
+
+class Resender(threading.Thread):
+    """Re-sends run ids the broker refused, with back-off (RESEND_FIRST_S doubling to
+    RESEND_MAX_S), as soon as it answers again; the sweeper remains the last resort."""
+
+    def __init__(self, app: FastAPI) -> None:
+        super().__init__(name="winoprune-resender", daemon=True)
+        self.app = app
+        self.pending: set[int] = set()
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.start()
+
+    def add(self, run_id: int) -> None:
+        """Queue ``run_id`` for re-sending."""
+        with self.lock:
+            self.pending.add(run_id)
+        self.wake.set()
+
+    def run(self) -> None:
+        delay = RESEND_FIRST_S
+        while True:
+            self.wake.wait(timeout=delay)
+            self.wake.clear()
+            with self.lock:
+                batch = sorted(self.pending)
+            sent = [run_id for run_id in batch if _try_enqueue(self.app, run_id)]
+            with self.lock:
+                self.pending.difference_update(sent)
+                left = bool(self.pending)
+            if sent:
+                logger.info("re-sent run(s) %s after the broker came back", sent)
+            delay = min(2 * delay, RESEND_MAX_S) if left and not sent else RESEND_FIRST_S

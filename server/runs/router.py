@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from server.artifacts.storage import remove_files
 from server.auth.deps import CurrentUser, DbSession
 from server.fastjson import fast_json
+from server.params import IdPath, IdQuery, NoNul
 from server.projects.service import require_role
 from server.runs import lifecycle, service
 from server.runs.dispatch import enqueue_run
@@ -43,31 +44,32 @@ def create_run(
     run, replayed = service.create_run(
         session, user, body.project, body.recipe, body.tags, body.notes, idempotency_key
     )
+    detail = run_detail(run)
     if replayed:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     else:
-        enqueue_run(request.app, run.id)
-    return run_detail(run)
+        detail.dispatched = enqueue_run(request.app, run.id)
+    return detail
 
 
 @router.get("", response_model=RunPage, summary="List runs", response_class=JSONResponse)
 def list_runs_route(
     session: DbSession,
     user: CurrentUser,
-    project: int | None = None,
+    project: IdQuery = None,
     status: Annotated[list[RunStatus] | None, Query()] = None,
-    method: Annotated[str | None, Query(max_length=64)] = None,
-    model: Annotated[str | None, Query(max_length=64)] = None,
-    dataset: Annotated[str | None, Query(max_length=64)] = None,
-    owner: Annotated[str | None, Query(max_length=64)] = None,
-    tag: Annotated[str | None, Query(max_length=64)] = None,
+    method: Annotated[str | None, Query(max_length=64), NoNul] = None,
+    model: Annotated[str | None, Query(max_length=64), NoNul] = None,
+    dataset: Annotated[str | None, Query(max_length=64), NoNul] = None,
+    owner: Annotated[str | None, Query(max_length=64), NoNul] = None,
+    tag: Annotated[str | None, Query(max_length=64), NoNul] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
     sort: Literal["created", "updated", "status"] = "created",
     order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Annotated[str | None, Query(max_length=500), NoNul] = None,
 ) -> Response:
     """The caller's runs (all their projects, or one), filtered, keyset-paginated."""
     filters = RunFilters(
@@ -91,20 +93,20 @@ def list_runs_route(
 
 
 @router.get("/{run_id}", response_model=RunDetail)
-def get_run(session: DbSession, user: CurrentUser, run_id: int) -> RunDetail:
+def get_run(session: DbSession, user: CurrentUser, run_id: IdPath) -> RunDetail:
     """One run with its recipe and stages."""
     return run_detail(service.get_run(session, user, run_id))
 
 
 @router.patch("/{run_id}", response_model=RunDetail)
-def patch_run(session: DbSession, user: CurrentUser, run_id: int, body: RunPatch) -> RunDetail:
+def patch_run(session: DbSession, user: CurrentUser, run_id: IdPath, body: RunPatch) -> RunDetail:
     """Replace tags and/or notes (editors)."""
     run = service.get_run(session, user, run_id, "editor")
     return run_detail(service.update_run(session, run, body.tags, body.notes))
 
 
 @router.delete("/{run_id}", status_code=204)
-def delete_run(request: Request, session: DbSession, user: CurrentUser, run_id: int) -> Response:
+def delete_run(request: Request, session: DbSession, user: CurrentUser, run_id: IdPath) -> Response:
     """Delete a run that is not running, with its results and checkpoints."""
     run = service.get_run(session, user, run_id, "editor")
     role = require_role(session, user, run.project_id, "editor")
@@ -113,14 +115,14 @@ def delete_run(request: Request, session: DbSession, user: CurrentUser, run_id: 
 
 
 @router.post("/{run_id}/cancel", response_model=RunDetail)
-def cancel_run(session: DbSession, user: CurrentUser, run_id: int) -> RunDetail:
+def cancel_run(session: DbSession, user: CurrentUser, run_id: IdPath) -> RunDetail:
     """Cancel: a queued run at once, a running one cooperatively (editors)."""
     run = service.get_run(session, user, run_id, "editor")
     return run_detail(lifecycle.cancel_run(session, run))
 
 
 @router.post("/{run_id}/retry", response_model=RunDetail)
-def retry_run(request: Request, session: DbSession, user: CurrentUser, run_id: int) -> RunDetail:
+def retry_run(request: Request, session: DbSession, user: CurrentUser, run_id: IdPath) -> RunDetail:
     """Queue a failed/cancelled run again from its first unfinished stage (editors)."""
     run = lifecycle.retry_run(session, service.get_run(session, user, run_id, "editor"))
     enqueue_run(request.app, run.id)
@@ -129,7 +131,7 @@ def retry_run(request: Request, session: DbSession, user: CurrentUser, run_id: i
 
 @router.post("/{run_id}/resume", response_model=RunDetail)
 def resume_run(
-    request: Request, session: DbSession, user: CurrentUser, run_id: int, body: ResumeBody
+    request: Request, session: DbSession, user: CurrentUser, run_id: IdPath, body: ResumeBody
 ) -> RunDetail:
     """Queue a finished run again from a given stage on (editors)."""
     run = service.get_run(session, user, run_id, "editor")
@@ -140,7 +142,7 @@ def resume_run(
 
 @router.post("/{run_id}/clone", response_model=RunDetail, status_code=201)
 def clone_run(
-    request: Request, session: DbSession, user: CurrentUser, run_id: int, body: CloneBody
+    request: Request, session: DbSession, user: CurrentUser, run_id: IdPath, body: CloneBody
 ) -> RunDetail:
     """Submit a copy of a run with a JSON merge patch applied to its recipe."""
     source = service.get_run(session, user, run_id)

@@ -6,7 +6,15 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import object_session
 
+from server.params import IdField, IndexField, NoNul
+from server.results.reduction import latest_reduction, stage_reductions
+
+REDUCTION_TEXT = (
+    "multiplication reduction versus direct convolution: direct / sparse Winograd "
+    "multiplications per image over all conv layers (null: not measured yet)"
+)
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 TagStr = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:/-]{1,64}$")]
 
@@ -15,10 +23,10 @@ class RunCreate(BaseModel):
     """Submit a run: a recipe (object, or YAML/JSON text) into a project."""
 
     model_config = ConfigDict(extra="forbid")
-    project: int
+    project: IdField
     recipe: dict[str, Any] | str
     tags: list[TagStr] = Field(default_factory=list, max_length=32)
-    notes: str = Field(default="", max_length=10_000)
+    notes: Annotated[str, NoNul] = Field(default="", max_length=10_000)
 
 
 class RunPatch(BaseModel):
@@ -26,24 +34,24 @@ class RunPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     tags: list[TagStr] | None = Field(default=None, max_length=32)
-    notes: str | None = Field(default=None, max_length=10_000)
+    notes: Annotated[str | None, NoNul] = Field(default=None, max_length=10_000)
 
 
 class ResumeBody(BaseModel):
     """Re-run a finished run from one stage on (-1 = pre-training, 0.. = recipe stages)."""
 
     model_config = ConfigDict(extra="forbid")
-    stage: int = Field(ge=-1)
+    stage: IndexField = Field(ge=-1)
 
 
 class CloneBody(BaseModel):
     """Copy a run with recipe changes given as a JSON merge patch (RFC 7396)."""
 
     model_config = ConfigDict(extra="forbid")
-    project: int | None = None
+    project: IdField | None = None
     patch: dict[str, Any] = Field(default_factory=dict)
     tags: list[TagStr] | None = Field(default=None, max_length=32)
-    notes: str | None = Field(default=None, max_length=10_000)
+    notes: Annotated[str | None, NoNul] = Field(default=None, max_length=10_000)
 
 
 class Progress(BaseModel):
@@ -67,6 +75,9 @@ class StageOut(BaseModel):
     duration_s: float | None
     sparsity: float | None
     accuracy: float | None
+    mult_reduction: float | None = Field(
+        default=None, description=f"at the stage's last epoch; {REDUCTION_TEXT}"
+    )
 
 
 class RunOut(BaseModel):
@@ -92,6 +103,9 @@ class RunOut(BaseModel):
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    mult_reduction: float | None = Field(
+        default=None, description=f"at the run's latest epoch; {REDUCTION_TEXT}"
+    )
 
 
 class RunDetail(RunOut):
@@ -102,6 +116,9 @@ class RunDetail(RunOut):
     lease_owner: str | None
     lease_expires_at: datetime | None
     heartbeat_at: datetime | None
+    # POST /runs only: false when the broker was unreachable; the run is queued, not yet sent
+    # to a worker, and is re-sent as soon as the broker answers (null on other answers).
+    dispatched: bool | None = None
 
 
 class RunPage(BaseModel):
@@ -113,19 +130,32 @@ class RunPage(BaseModel):
 
 def run_out(run: Any) -> RunOut:
     """A Run row as the list item shape."""
-    return RunOut(**_run_fields(run))
+    return RunOut(**_run_fields(run), mult_reduction=latest_reduction(_reductions(run)))
 
 
 def run_detail(run: Any) -> RunDetail:
     """A Run row with recipe, stages and lease."""
+    reductions = _reductions(run)
     return RunDetail(
         **_run_fields(run),
+        mult_reduction=latest_reduction(reductions),
         recipe=run.recipe,
-        stages=[StageOut.model_validate(s) for s in run.stages],
+        stages=[
+            StageOut.model_validate(s).model_copy(
+                update={"mult_reduction": reductions.get(s.index)}
+            )
+            for s in run.stages
+        ],
         lease_owner=run.lease_owner,
         lease_expires_at=run.lease_expires_at,
         heartbeat_at=run.heartbeat_at,
     )
+
+
+def _reductions(run: Any) -> dict[int, float | None]:
+    """{stage: multiplication reduction} from the run's metric rows (none when detached)."""
+    session = object_session(run)
+    return {} if session is None else stage_reductions(session, run.id)
 
 
 def _run_fields(run: Any) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server.auth.passwords import password_problem
 from server.config import Settings
 from server.db.models import Membership, Project, User
 from server.errors import ApiError
@@ -43,6 +44,9 @@ def bootstrap_admin(session: Session, hasher: PasswordHasher, settings: Settings
     if session.scalar(select(func.count()).select_from(User)):
         return None
     given = settings.admin_password.get_secret_value() if settings.admin_password else ""
+    problem = password_problem(given, settings.admin_username, settings.password_min_score)
+    if given and problem:
+        raise ValueError(f"admin_password: WINOPRUNE_ADMIN_PASSWORD {problem}")
     password = given or secrets.token_urlsafe(16)
     admin = create_user(session, hasher, settings.admin_username, password, is_admin=True)
     project = Project(name=DEFAULT_PROJECT, description="Created on first start.")

@@ -192,13 +192,7 @@ class Env:
 
 @pytest.fixture
 def env(session_app: FastAPI) -> Iterator[Env]:
-    """A clean database and fresh per-app state for each test."""
-    from server.auth.ratelimit import LoginRateLimiter
-
-    settings = session_app.state.settings
-    session_app.state.login_limiter = LoginRateLimiter(
-        settings.login_max_failures, settings.login_window_s
-    )
+    """A clean database and fresh per-app state for each test (failed logins are rows too)."""
     environment = Env(app=session_app)
     session_app.state.enqueue_run = environment.enqueued.append
     yield environment

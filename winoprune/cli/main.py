@@ -7,14 +7,16 @@ import csv
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
+from winoprune.cli.inspection import format_reduction
 from winoprune.cli.remote import register_remote_commands
+from winoprune.cli.results_files import WRITE_ERRNOS, ResultFiles
 from winoprune.recipes import RecipeError, load_recipe
 from winoprune.training import pipeline as pl
 
@@ -30,15 +32,10 @@ class CliCallbacks(pl.Callbacks):
     def __init__(self, out: Path) -> None:
         self.out = out
         self.bar: tqdm | None = None
-        self.metrics_file = (out / "metrics.jsonl").open("a", encoding="utf-8")
-        layers_path = out / "layers.csv"
-        new = not layers_path.exists()
-        self.layers_file = layers_path.open("a", newline="", encoding="utf-8")
-        self.layers_writer: Any = None
-        self._new_layers = new
+        self.files = ResultFiles(out)  # a resumed epoch is not written twice
 
     def on_stage_start(self, plan: pl.StagePlan) -> None:
-        if self.bar:
+        if self.bar is not None:  # bool() of a bar with total=None raises
             self.bar.close()
         label = f"stage {plan.index} {plan.type}" + (f" {plan.target:.0%}" if plan.prunes else "")
         self.bar = tqdm(total=plan.epochs + 1, desc=label, unit="epoch", leave=True)
@@ -47,21 +44,16 @@ class CliCallbacks(pl.Callbacks):
         record = {"stage": report.stage, "stage_type": report.stage_type, "epoch": report.epoch}
         record.update(report.metrics)
         record.update(report.summary)
-        self.metrics_file.write(json.dumps(record) + "\n")
-        self.metrics_file.flush()
-        for row in report.layers:
-            data = {"stage": report.stage, "epoch": report.epoch, **asdict(row)}
-            if self.layers_writer is None:
-                self.layers_writer = csv.DictWriter(self.layers_file, fieldnames=list(data))
-                if self._new_layers:
-                    self.layers_writer.writeheader()
-            self.layers_writer.writerow(data)
-        self.layers_file.flush()
+        rows = [
+            {"stage": report.stage, "epoch": report.epoch, **asdict(row)} for row in report.layers
+        ]
+        self.files.write_epoch(record, rows)
         if self.bar is None:
             self.bar = tqdm(total=None, desc=f"stage {report.stage}", unit="epoch")
         self.bar.set_postfix(
             top1=f"{report.metrics['top1']:.3f}",
             sparsity=f"{report.summary['winograd_sparsity']:.3f}",
+            reduction=format_reduction(report.summary.get("mult_reduction")),
         )
         self.bar.update(1)
 
@@ -69,10 +61,9 @@ class CliCallbacks(pl.Callbacks):
         tqdm.write(message)
 
     def close(self) -> None:
-        if self.bar:
+        if self.bar is not None:
             self.bar.close()
-        self.metrics_file.close()
-        self.layers_file.close()
+        self.files.close()
 
 
 def _read_results(out: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -103,17 +94,25 @@ def run(
     recipe = _load_or_exit(recipe_file)
     if device:
         recipe = recipe.model_copy(update={"device": device})
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "recipe.yaml").write_text(recipe.to_yaml())
-    callbacks = CliCallbacks(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "recipe.yaml").write_text(recipe.to_yaml())
+        callbacks = CliCallbacks(out)
+    except OSError as exc:
+        _write_failed(out, exc)
     pipeline = pl.Pipeline(recipe, out, callbacks)
     try:
-        result = pipeline.run()
+        try:
+            result = pipeline.run()
+        finally:
+            callbacks.close()
     except (ValueError, FloatingPointError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
-    finally:
-        callbacks.close()
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        _write_failed(out, exc)
     records, layers = _read_results(out)
     report = write_report(
         out / "report.html",
@@ -123,8 +122,11 @@ def run(
         pipeline.zero_patterns(),
         pipeline.tf,
         recipe.to_yaml(),
+        pipeline.piece_patterns(),
     )
-    table = Table("stage", "type", "target", "top-1", "Winograd sparsity", "seconds")
+    table = Table(
+        "stage", "type", "target", "top-1", "Winograd sparsity", "mult. reduction", "seconds"
+    )
     for row in result.stages:
         table.add_row(
             str(row["stage"]),
@@ -132,6 +134,7 @@ def run(
             f"{row['target']:.0%}",
             f"{row['top1']:.2%}",
             f"{row['winograd_sparsity']:.2%}",
+            format_reduction(row.get("mult_reduction")),
             f"{row['seconds']:.1f}",
         )
     console.print(table)
@@ -196,6 +199,16 @@ def version() -> None:
     from importlib.metadata import version as pkg_version
 
     typer.echo(pkg_version("winoprune"))
+
+
+def _write_failed(out: Path, exc: OSError) -> NoReturn:
+    """Exit 1 with what could not be written; files already in ``out`` stay as they are."""
+    where = exc.filename or out
+    console.print(
+        f"[red]error:[/red] cannot write {where}: {exc.strerror or exc}. What was written to "
+        f"{out} is kept; free space (or make it writable) and run the same command to resume."
+    )
+    raise typer.Exit(1) from None
 
 
 def _load_or_exit(path: Path):

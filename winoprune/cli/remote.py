@@ -9,6 +9,8 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -188,6 +190,25 @@ def _progress_info(data: dict[str, Any]) -> str:
 
 POLL_S = 2.0
 SSE_ATTEMPTS = 3  # stream failures before falling back to polling
+RETRY_FIRST_S, RETRY_MAX_S = 1.0, 30.0  # back-off while the service is unreachable
+TRANSIENT = frozenset({0, 502, 503, 504})  # unreachable, or a proxy/database outage
+FINAL_RETRY_S = 300.0  # how long the last status read may wait for the service
+
+
+def _with_retry(call: Callable[[], Any], deadline: float | None) -> Any:
+    """``call()``, retried with exponential back-off while the service is unreachable (a
+    restart, a database outage); other errors, and the deadline, end the retries."""
+    delay = RETRY_FIRST_S
+    while True:
+        try:
+            return call()
+        except ClientError as exc:
+            late = deadline is not None and time.monotonic() + delay >= deadline
+            if exc.status not in TRANSIENT or late:
+                raise
+            console.print(f"[yellow]{exc.message}; retrying in {delay:.0f} s[/yellow]")
+            time.sleep(delay)
+            delay = min(2 * delay, RETRY_MAX_S)
 
 
 def _watch(client: Client, run_id: int, timeout: float | None) -> None:
@@ -209,7 +230,10 @@ def _watch(client: Client, run_id: int, timeout: float | None) -> None:
         bars = StageBars(progress, run)
         if final is None:
             final = _follow(client, run_id, cursor, bars, deadline)
-    run = client.run(run_id)
+    try:
+        run = _with_retry(partial(client.run, run_id), time.monotonic() + FINAL_RETRY_S)
+    except ClientError as exc:
+        _fail(exc.message)
     error = f" ({run['error']})" if run.get("error") else ""
     console.print(f"run {run_id}: {final or run['status']}{error}")
     if final is None:
@@ -238,7 +262,12 @@ def _follow(
                 pass
             failures += 1  # the stream ended or broke: reconnect from the cursor
             continue
-        batch = client.changes(run_id, cursor)
+        try:
+            batch = _with_retry(partial(client.changes, run_id, cursor), deadline)
+        except ClientError as exc:
+            if exc.status in TRANSIENT:
+                return None  # still unreachable at the deadline
+            _fail(exc.message)
         for event in batch["events"]:
             final = bars.apply(event)
             if final is not None:

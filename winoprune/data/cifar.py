@@ -10,8 +10,9 @@ Layouts, detected from ``root`` (or its ``cifar-10-batches-py`` / ``cifar-100-py
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
-import pickle  # the standard CIFAR format; see _unpickle
+import pickle  # the standard CIFAR format, read with a restricted unpickler
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,50 @@ CACHE_VERSION = 1
 Arrays = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]
 
 
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles only what CIFAR batches hold: dicts, lists, bytes, str, numbers and numpy
+    arrays. Any other global (os.system, builtins.eval, ...) is refused, so a crafted file in
+    a data folder cannot run code."""
+
+    ALLOWED: frozenset[tuple[str, str]] = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy.core.multiarray", "scalar"),
+            ("numpy._core.multiarray", "scalar"),
+            ("numpy.core.numeric", "_frombuffer"),  # protocol 5
+            ("numpy._core.numeric", "_frombuffer"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+            ("_codecs", "encode"),  # how protocol-2 pickles written by python 3 store bytes
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
+        if module == "_codecs":
+            import codecs
+
+            return codecs.encode
+        # numpy 1 wrote numpy.core.*, numpy 2 writes numpy._core.*: the same functions
+        return getattr(importlib.import_module(module.replace("numpy.core", "numpy._core")), name)
+
+
 def _unpickle(path: Path) -> dict[Any, Any]:
-    # CIFAR's python batches ARE pickles. We only open files in the data directory the user
-    # configured for their own runs (a path in a recipe/settings), never uploaded files; the
-    # service must not let clients upload into data roots.
-    with path.open("rb") as f:
-        data = pickle.load(f, encoding="bytes")  # noqa: S301
+    """Read a CIFAR python batch with the restricted unpickler (never arbitrary objects)."""
+    try:
+        with path.open("rb") as f:
+            data = _BatchUnpickler(f, encoding="bytes").load()
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        TypeError,
+    ) as exc:
+        raise ValueError(f"data.root: {path} is not a CIFAR batch ({exc})") from None
     if not isinstance(data, dict):
         raise ValueError(f"data.root: {path} is not a CIFAR batch (a pickled dict)")
     return data

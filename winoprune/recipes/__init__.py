@@ -22,6 +22,7 @@ from winoprune.recipes.model import (
     SparsityScheduleSpec,
     Stage,
 )
+from winoprune.recipes.safe_text import TextLimitError, load_yaml
 
 __all__ = [
     "AUTO_LR",
@@ -39,7 +40,9 @@ __all__ = [
     "SparsityScheduleSpec",
     "Stage",
     "StageType",
+    "TextLimitError",
     "load_recipe",
+    "load_yaml",
     "parse_recipe",
     "recipe_json_schema",
     "validation_errors",

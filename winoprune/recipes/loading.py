@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from pydantic import (
 
 from winoprune.recipes.fields import RULES_ERROR
 from winoprune.recipes.model import Recipe
+from winoprune.recipes.safe_text import TextLimitError, check_depth, load_json, load_yaml
 
 
 class RecipeError(ValueError):
@@ -39,31 +39,21 @@ def validation_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, 
         loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
         if err["type"] == RULES_ERROR:
             for rule in err.get("ctx", {}).get("rules", []):
-                errors.append(
-                    {"loc": ".".join(p for p in (loc, rule["loc"]) if p), "msg": rule["msg"]}
-                )
+                where = ".".join(p for p in (loc, rule["loc"]) if p)
+                errors.append({"loc": where, "msg": rule["msg"], "type": RULES_ERROR})
             continue
         msg = _FRIENDLY.get(err["type"], err["msg"]).removeprefix("Value error, ")
-        errors.append({"loc": loc or "(recipe)", "msg": msg})
+        errors.append({"loc": loc or "(recipe)", "msg": msg, "type": err["type"]})
     return errors
-
-
-class _YamlLoader(yaml.SafeLoader):
-    """SafeLoader that also reads 1e-4 (no dot) as a float, as YAML 1.2 and JSON do."""
-
-
-_YamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)[eE][-+]?\d+$"),
-    list("-+0123456789."),
-)
 
 
 def _load_text(text: str, source: str) -> Any:
     try:
         if text.lstrip().startswith("{"):
-            return json.loads(text)
-        return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a SafeLoader subclass
+            return load_json(text)
+        return load_yaml(text)
+    except TextLimitError as exc:
+        raise RecipeError([{"loc": "(recipe)", "msg": f"{source}: {exc}"}]) from None
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         msg = f"{source} is not valid YAML/JSON: {exc}"
         raise RecipeError([{"loc": "(recipe)", "msg": msg}]) from None
@@ -75,6 +65,10 @@ def parse_recipe(data: dict[str, Any] | str) -> Recipe:
         data = _load_text(data, "the text")
     if not isinstance(data, dict):
         raise RecipeError([{"loc": "(recipe)", "msg": "must be a mapping of keys to values"}])
+    try:
+        check_depth(data)
+    except TextLimitError as exc:
+        raise RecipeError([{"loc": "(recipe)", "msg": str(exc)}]) from None
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
