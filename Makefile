@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run demo test lint format bench bench-gpu clean
+.PHONY: install run demo test lint format bench bench-gpu mutate clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -38,10 +38,17 @@ bench: install
 	$(PY) benchmarks/winograd_error.py
 	$(PY) benchmarks/api_load.py
 	$(PY) benchmarks/pruning_methods.py --quick
+	$(PY) benchmarks/latency.py --repeats 1
 
 bench-gpu: install
 	$(PY) benchmarks/winograd_layer.py --device cuda --out benchmarks/results/winograd_layer-cuda.json
 	$(PY) benchmarks/full_scale.py --device cuda
+
+# Mutation testing of the modules that decide results (slow: not in CI). MUTATE_GROUPS picks
+# groups of tests/mutation/mutate.py (default all); fails when a must-die mutant survives.
+MUTATE_GROUPS ?=
+mutate: install
+	$(PY) tests/mutation/mutate.py $(MUTATE_GROUPS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache runs

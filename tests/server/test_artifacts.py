@@ -73,14 +73,36 @@ def test_pickles_and_garbage_are_rejected_without_unpickling(
     assert not any(env.settings.artifacts_dir.rglob("*.safetensors"))
 
 
+def _messages(response: Any) -> str:
+    """The 422 body's messages (its `detail` is always the documented list)."""
+    detail = response.json()["detail"]
+    assert isinstance(detail, list)
+    return " ".join(item["msg"] for item in detail)
+
+
 def test_names_and_shapes_must_match_the_model(team: dict[str, Any]) -> None:
     wrong_shape = _weights(**{"classifier.weight": torch.zeros(3, 32)})
     response = _upload(team["editor"], team["alpha"], wrong_shape)
-    assert response.status_code == 422 and "classifier.weight" in response.json()["detail"]
+    assert response.status_code == 422 and "classifier.weight" in _messages(response)
     extra = _weights(**{"sneaky": torch.zeros(1)})
-    assert "sneaky" in _upload(team["editor"], team["alpha"], extra).json()["detail"]
+    assert "sneaky" in _messages(_upload(team["editor"], team["alpha"], extra))
     unknown = _upload(team["editor"], team["alpha"], _weights(), model="no-such-net")
     assert unknown.status_code == 422 and unknown.json()["field"] == "model"
+
+
+def test_an_upload_missing_a_tensor_is_422_and_stores_nothing(
+    env: Env, team: dict[str, Any]
+) -> None:
+    state = {k: v.contiguous() for k, v in build_model("digits-cnn").state_dict().items()}
+    for left_out in [k for k in state if not k.endswith("num_batches_tracked")][::3]:
+        partial = save({k: v for k, v in state.items() if k != left_out})
+        response = _upload(team["editor"], team["alpha"], partial)
+        assert response.status_code == 422, left_out
+        assert left_out in _messages(response) and "missing" in _messages(response)
+    assert not any(env.settings.artifacts_dir.rglob("*.safetensors"))
+    # counters are optional: a file without them is complete
+    counters = save({k: v for k, v in state.items() if not k.endswith("num_batches_tracked")})
+    assert _upload(team["editor"], team["alpha"], counters).status_code == 201
 
 
 def test_uploads_over_the_limit_are_413(team: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic import command
 from sqlalchemy import create_engine, inspect, text
 
@@ -31,6 +32,7 @@ def test_migrations_sqlite(tmp_path: Path) -> None:
     _roundtrip(f"sqlite:///{tmp_path / 'm.sqlite'}")
 
 
+@pytest.mark.postgres
 def test_migrations_postgresql() -> None:
     url = create_pg_database("wp_migrate")
     try:

@@ -1,8 +1,12 @@
-"""A stand-in for the Celery worker: plays a run's stages and epochs into the database.
+"""A stand-in for the training in a worker: plays a run's stages and epochs into the database
+through the worker's own writer, so what it writes is what a worker writes.
 
-It writes exactly what worker/reporting.py is meant to write, through the same server helpers
-(server.runs.progress): claim, stage start/finish, metrics and per-layer rows per epoch, finish.
-Values are synthetic but consistent: sparsity approaches each stage's target, accuracy moves.
+The lease is taken with ``worker.leases.claim``, the start announced with the runner's
+``_announce``, every stage and epoch reported through ``worker.reporting.DbReporter`` (the
+callbacks the pipeline calls) and the run ended with ``worker.runner.finish``. Only the numbers
+are synthetic (sparsity approaches each stage's target, accuracy rises); there is no training
+and no checkpoint. Browser tests that need real checkpoints, zero maps or the Cancel / Retry /
+Resume buttons use a real Celery worker instead (tests/web/test_worker_browser.py).
 """
 
 from __future__ import annotations
@@ -11,14 +15,25 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
+from fastapi import FastAPI
 
 from server.db.models import Run
-from server.runs import progress
+from winoprune.pruning.metrics import LayerStat
+from winoprune.recipes import Recipe
+from winoprune.training.pipeline import EpochReport
+from winoprune.training.stages import plan_stages
+from worker import leases
+from worker.checkpoints import build_store
+from worker.context import WorkerContext
+from worker.heartbeat import StopControl
+from worker.reporting import DbReporter, RunRef
+from worker.runner import _announce, finish
 
 # (name, K, C, output H*W) of a small 4-conv CNN on 8x8 digits; F(4,3): a = 6, 4 tiles/image.
 LAYERS = (("conv1", 16, 1, 64), ("conv2", 16, 16, 64), ("conv3", 32, 16, 16), ("conv4", 32, 32, 16))
 ALPHA, M, R = 6, 4, 3
+OWNER = "simulated-worker"
+LEASE_S, MAX_ATTEMPTS = 300.0, 3
 
 
 def layer_rows(spatial_sparsity: float, winograd_sparsity: float) -> list[dict[str, Any]]:
@@ -47,53 +62,55 @@ def _row(layer: str, domain: str, numel: int, nnz: int, mults: int) -> dict[str,
     }
 
 
+def layer_stats(spatial_sparsity: float, winograd_sparsity: float) -> list[LayerStat]:
+    """``layer_rows`` as the pipeline reports them (``LayerStat``, with the layer's costs)."""
+    rows = layer_rows(spatial_sparsity, winograd_sparsity)
+    stats = []
+    for spatial, winograd in zip(rows[::2], rows[1::2], strict=True):
+        tiles = winograd["multiplications"] // winograd["nnz"]
+        costs = (spatial["multiplications"], winograd["numel"] * tiles, winograd["multiplications"])
+        for row in (spatial, winograd):
+            stats.append(LayerStat(**row, mult_direct=costs[0], mult_winograd_dense=costs[1],
+                                   mult_winograd_sparse=costs[2]))  # fmt: skip
+    return stats
+
+
 def play_run(
-    factory: sessionmaker[Session],
+    app: FastAPI,
     run_id: int,
     epoch_delay_s: float = 0.3,
     stop: Callable[[], bool] = lambda: False,
 ) -> None:
     """Run every stage of `run_id` like a worker would, sleeping between epochs."""
-    with factory() as session:
+    settings = app.state.settings
+    ctx = WorkerContext(settings, app.state.session_factory, build_store(settings))
+    with ctx.session() as session:
         run = session.get(Run, run_id)
         assert run is not None
-        plan = [(s.index, s.type, s.target or 0.0) for s in run.stages]
-        epochs = _epochs(run.recipe)
-        assert progress.claim_run(session, run_id, "simulated-worker", device="cpu") is not None
+        ref = RunRef(run.id, run.project_id, run.created_by_id, run.model_name)
+        plans = plan_stages(Recipe.model_validate(run.recipe))
+        won = leases.claim(session, run_id, OWNER, None, LEASE_S, MAX_ATTEMPTS, device="cpu")
+    assert won is not None, f"run {run_id} could not be claimed"
+    _announce(ctx, won, ref, {"device": "cpu"})
+    reporter = DbReporter(ctx, ref, OWNER, StopControl(deadline=float("inf")), {"device": "cpu"})
     accuracy, spatial, winograd = 0.5, 0.0, 0.0
-    for index, stage_type, target in plan:
-        with factory() as session:
-            progress.start_stage(session, run_id, index)
-        for epoch in range(epochs[index] + 1):  # epoch 0: the evaluation right after pruning
+    for plan in plans:
+        reporter.on_stage_start(plan)
+        for epoch in range(plan.epochs + 1):  # epoch 0: the evaluation right after pruning
             if stop():
                 return
-            if stage_type.startswith("spatial"):
-                spatial = target
-                winograd = max(winograd, target * 0.8)
-            elif stage_type != "pretrain":
-                winograd = target
+            if plan.type.startswith("spatial"):
+                spatial = plan.target
+                winograd = max(winograd, plan.target * 0.8)
+            elif plan.type != "pretrain":
+                winograd = plan.target
             accuracy = min(0.99, accuracy + 0.05)
-            with factory() as session:
-                progress.heartbeat(session, run_id, "simulated-worker", stage=index, epoch=epoch)
-                progress.record_metrics(
-                    session,
-                    run_id,
-                    index,
-                    epoch,
-                    {"top1": accuracy, "test_loss": 1.5 - accuracy, "top5": 1.0},
-                )
-                progress.record_layer_stats(
-                    session, run_id, index, epoch, layer_rows(spatial, winograd)
-                )
+            metrics = {"top1": accuracy, "test_loss": 1.5 - accuracy, "top5": 1.0}
+            summary: dict[str, Any] = {"winograd_sparsity": winograd}
+            report = EpochReport(
+                plan.index, plan.type, epoch, metrics, layer_stats(spatial, winograd), summary
+            )
+            reporter.on_epoch(report)
             time.sleep(epoch_delay_s)
-        with factory() as session:
-            progress.finish_stage(session, run_id, index, sparsity=winograd, accuracy=accuracy)
-    with factory() as session:
-        progress.finish_run(session, run_id, "succeeded")
-
-
-def _epochs(recipe: dict[str, Any]) -> dict[int, int]:
-    epochs = {i: int(s["epochs"]) for i, s in enumerate(recipe.get("stages", []))}
-    if recipe.get("pretrain"):
-        epochs[-1] = int(recipe["pretrain"]["epochs"])
-    return epochs
+        reporter.on_stage_end(plan, {"winograd_sparsity": winograd, "top1": accuracy})
+    assert finish(ctx, won, "succeeded"), f"run {run_id}: the lease was lost"

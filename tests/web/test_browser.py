@@ -1,9 +1,9 @@
 """Browser tests: Debian's chromium driven by Playwright against uvicorn on a free port.
 
-The Celery worker (worker/) is not importable yet, so these tests SIMULATE THE WORKER: a thread
-(tests/web/simulate.py) writes the rows a worker writes (run claim, stage start/finish, metrics
-and per-layer rows per epoch) through server.runs.progress while the page is open. Everything
-the browser shows comes through the real API, SSE stream and pages.
+These tests SIMULATE THE TRAINING: a thread (tests/web/simulate.py) reports synthetic epochs
+through the worker's own writer (worker.leases.claim, worker.reporting.DbReporter,
+worker.runner.finish) while the page is open. Everything the browser shows comes through the
+real API, SSE stream and pages. tests/web/test_worker_browser.py drives a real Celery worker.
 """
 
 from __future__ import annotations
@@ -115,9 +115,7 @@ def test_submit_a_digits_run_and_watch_it_update_live(
 
     page.locator("[data-testid='run-status'][data-status='queued']").wait_for()
     page.locator("#live-status[data-mode='live']").wait_for()
-    worker = threading.Thread(
-        target=play_run, args=(web_env.app.state.session_factory, run_id, 0.4)
-    )
+    worker = threading.Thread(target=play_run, args=(web_env.app, run_id, 0.4))
     worker.start()
     page.locator("[data-testid='run-status'][data-status='running']").wait_for()
     page.locator("#stage-timeline tr[data-status='running']").first.wait_for()
@@ -199,7 +197,7 @@ def _finished_run(web_env: WebEnv, api: Any, project: int, target: float, tag: s
     response = api.post("/api/v1/runs", json={"project": project, "recipe": recipe, "tags": [tag]})
     assert response.status_code == 201, response.text
     run_id = int(response.json()["id"])
-    play_run(web_env.app.state.session_factory, run_id, epoch_delay_s=0)
+    play_run(web_env.app, run_id, epoch_delay_s=0)
     return run_id
 
 

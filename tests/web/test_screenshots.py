@@ -45,7 +45,7 @@ def test_take_screenshots(
             "/api/v1/runs", json={"project": project, "recipe": body, "tags": ["demo"]}
         )
         runs.append(response.json()["id"])
-        play_run(web_env.app.state.session_factory, runs[-1], epoch_delay_s=0)
+        play_run(web_env.app, runs[-1], epoch_delay_s=0)
     api.post("/api/v1/runs", json={"project": project, "recipe": recipe(name="digits-queued")})
 
     page = open_page(browser, page_errors, width=1280, height=860)

@@ -8,7 +8,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from winoprune.cli.remote import register_remote_commands
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery staple"
+HANG_GUARD_S = 600  # a bound for a hung run, not a performance claim
 
 
 @pytest.fixture(scope="module")
@@ -105,22 +105,20 @@ def cli(service: dict[str, Any], *args: str) -> Any:
     return CliRunner().invoke(app, list(args), env=env)
 
 
-def test_demo_recipe_finishes_within_a_minute_via_the_cli(
+def test_demo_recipe_runs_to_completion_via_the_cli(
     service: dict[str, Any], tmp_path: Path
 ) -> None:
-    started = time.monotonic()
+    """Its wall time is measured by benchmarks/latency.py, not asserted here."""
     submitted = cli(
         service, "submit", str(REPO / "recipes" / "digits-demo.yaml"), "--project", "default"
     )
     assert submitted.exit_code == 0, submitted.output
     run_id = submitted.output.split()[1]
 
-    watched = cli(service, "watch", run_id, "--timeout", "60")
-    elapsed = time.monotonic() - started
+    watched = cli(service, "watch", run_id, "--timeout", str(HANG_GUARD_S))
 
     assert watched.exit_code == 0, watched.output
     assert f"run {run_id}: succeeded" in watched.output
-    assert elapsed < 60
     status = cli(service, "status", run_id, "--json")
     run = json.loads(status.output)
     assert run["status"] == "succeeded" and run["device"] == "cpu"
