@@ -10,6 +10,8 @@ sparsity whose top-1 is within 0.5 and 1.0 percentage points of the dense contro
 
     python benchmarks/pruning_methods.py --quick        # smoke run, ~6 min on 2 idle cores
     python benchmarks/pruning_methods.py                # ~1 hour
+    python benchmarks/pruning_methods.py --methods dwm  # DWM ResNet-18 (pruning_methods_dwm.py)
+    python benchmarks/pruning_methods.py --methods wrelu  # Winograd-ReLU (pruning_methods_wrelu.py)
 
 Writes ``<out>/pruning_methods[-quick].json`` and ``.html`` (plotly: top-1 vs sparsity) and
 prints a Markdown table. Benchmarks measure; they never assert.
@@ -24,7 +26,8 @@ import platform
 import shutil
 import tarfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +93,12 @@ TARGETED = (  # the whole 16-epoch budget spent on one sparsity: a ramp, then fi
     "t60-sw",
 )
 METHODS = STAIRCASE + TARGETED
+# DWM ResNet-18 (torchvision layout, width 0.25), its own dense start and control; run and
+# summarised apart (benchmarks/pruning_methods_dwm.py), not part of "all"
+DWM = ("dense-dwm", "dwm-spatial-winograd", "dwm-spatial-structured")
+# Winograd-domain ReLU (Liu et al.; VGG-nagadomi-wrelu width 0.25) at F(2,3) and F(4,3), each
+# tile with its own dense start and control; run apart (benchmarks/pruning_methods_wrelu.py)
+WRELU = ("dense-wrelu-f23", "wrelu-f23", "dense-wrelu-f43", "wrelu-f43")
 # the dense controls; the reference for every tolerance is the best of them
 CONTROLS = ("dense", "dense-cos", "dense-cos-lr03", "dense-cos-lr05", "dense-cos-lr10")
 TOLERANCES_PP = (0.5, 1.0, 2.0, 3.0)
@@ -207,10 +216,18 @@ def run_recipe(recipe: Recipe, out: Path, name: str) -> tuple[Collector, float]:
     return collector, time.perf_counter() - started
 
 
-def dense_start(mode: Mode, data_dir: Path, seed: int, out_dir: Path, work: Path) -> dict[str, Any]:
+def dense_start(
+    mode: Mode,
+    data_dir: Path,
+    seed: int,
+    out_dir: Path,
+    work: Path,
+    pretrain: str = "dense-pretrain",
+    stem: str = "pruning_methods-dense",
+) -> dict[str, Any]:
     """Train (or reuse) the shared dense checkpoint; returns its path, accuracy and timing."""
-    recipe = parse_recipe(adapt(load_raw("dense-pretrain"), mode, data_dir, seed))
-    weights = out_dir / f"pruning_methods-dense-{mode.name}-seed{seed}.safetensors"
+    recipe = parse_recipe(adapt(load_raw(pretrain), mode, data_dir, seed))
+    weights = out_dir / f"{stem}-{mode.name}-seed{seed}.safetensors"
     info_file = weights.with_suffix(".json")
     if weights.is_file() and info_file.is_file():
         info = json.loads(info_file.read_text())
@@ -218,8 +235,8 @@ def dense_start(mode: Mode, data_dir: Path, seed: int, out_dir: Path, work: Path
             print(f"reusing the dense checkpoint {weights}", flush=True)
             return {**info, "reused": True}
     print(f"pretraining the dense start point ({mode.pretrain_epochs} epochs)", flush=True)
-    collector, seconds = run_recipe(recipe, work / "dense-pretrain", "dense-pretrain")
-    _, path = ckpt.list_checkpoints(work / "dense-pretrain" / "checkpoints")[-1]
+    collector, seconds = run_recipe(recipe, work / pretrain, pretrain)
+    _, path = ckpt.list_checkpoints(work / pretrain / "checkpoints")[-1]
     model = {k: v for k, v in ckpt.load_tensors(path).items() if k.startswith("model.")}
     save_file(model, str(weights))
     report = collector.last[-1]
@@ -263,10 +280,12 @@ def run_method(
     start: dict[str, Any],
     work: Path,
     earlier: dict[str, Any] | None,
+    rows: Callable[[Collector, Recipe], list[dict[str, Any]]] = stage_rows,
 ):
-    """One method's result. Unless ``--fresh`` (``earlier`` None), a result of the same recipe
-    and dense start is reused: from ``<work>/<name>/result.json`` (so an interrupted comparison
-    resumes), else from ``earlier`` (the methods of the results file being replaced)."""
+    """One method's result; ``rows`` makes its stage rows from the collector. Unless
+    ``--fresh`` (``earlier`` None), a result of the same recipe and dense start is reused: from
+    ``<work>/<name>/result.json`` (so an interrupted comparison resumes), else from ``earlier``
+    (the methods of the results file being replaced)."""
     raw = adapt(load_raw(name), mode, data_dir, seed)
     raw["init_checkpoint"] = start["path"]
     recipe = parse_recipe(raw)
@@ -288,7 +307,7 @@ def run_method(
         "epochs": recipe.total_epochs(),
         "wall_seconds": round(seconds, 1),
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
-        "stages": stage_rows(collector, recipe),
+        "stages": rows(collector, recipe),
         "curve": collector.curve,
         "lr_range_tests": [m for m in collector.logs if "lr range test" in m],
     }
@@ -420,9 +439,16 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--methods",
         default="all",
-        help="comma-separated methods, or the groups staircase, targeted, all",
+        help="comma-separated methods, or the groups staircase, targeted, all, dwm, wrelu",
     )
     p.add_argument("--seed", type=int, default=0)
+    for flag, what in (
+        ("--train-subset", "training images"),
+        ("--test-subset", "test images"),
+        ("--pretrain-epochs", "dense pretraining epochs"),
+        ("--stage-epochs", "epochs per stage"),
+    ):
+        p.add_argument(flag, type=int, help=f"override the mode's {what} (a smaller smoke run)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument(
         "--fresh", action="store_true", help="rerun every method (default: reuse finished ones)"
@@ -431,29 +457,57 @@ def parse_args() -> argparse.Namespace:
 
 
 def expand_methods(spec: str) -> list[str]:
-    """``--methods``: names and group names (staircase, targeted, all), in order, no repeats."""
-    groups = {"staircase": STAIRCASE, "targeted": TARGETED, "all": METHODS}
+    """``--methods``: names and group names (staircase, targeted, all, dwm, wrelu), in order, no
+    repeats."""
+    groups = {"staircase": STAIRCASE, "targeted": TARGETED, "all": METHODS, "dwm": DWM}
+    groups["wrelu"] = WRELU
     names = [m.strip() for m in spec.split(",") if m.strip()]
-    if unknown := [m for m in names if m not in METHODS and m not in groups]:
-        known = ", ".join([*groups, *METHODS])
+    if unknown := [m for m in names if m not in METHODS + DWM + WRELU and m not in groups]:
+        known = ", ".join([*groups, *METHODS, *DWM, *WRELU])
         raise SystemExit(f"--methods: unknown {unknown}; known: {known}")
     expanded = (groups.get(m, (m,)) for m in names)
     return list(dict.fromkeys(m for group in expanded for m in group))
+
+
+def mode_of(args: argparse.Namespace) -> Mode:
+    """``--quick`` or full, with the size overrides given on the command line (then named
+    ``<mode>-custom``, so that its files never replace a standard run's)."""
+    mode = MODES["quick" if args.quick else "full"]
+    changes = {
+        key: getattr(args, key)
+        for key in ("train_subset", "test_subset", "pretrain_epochs", "stage_epochs")
+        if getattr(args, key, None) is not None
+    }
+    return replace(mode, name=f"{mode.name}-custom", **changes) if changes else mode
 
 
 def main() -> None:
     args = parse_args()
     methods = expand_methods(args.methods)
     torch.set_num_threads(args.threads)
-    mode = MODES["quick" if args.quick else "full"]
+    mode = mode_of(args)
     data_dir = ensure_data(args.data_dir, args.archive)
     args.out.mkdir(parents=True, exist_ok=True)
     work = args.work_dir.expanduser() / f"{mode.name}-seed{args.seed}"
+    if dwm := [m for m in methods if m in DWM]:
+        from pruning_methods_dwm import run_dwm_group
+
+        run_dwm_group(dwm, mode, data_dir, args, work)
+        methods = [m for m in methods if m not in DWM]
+        if not methods:
+            return
+    if wrelu := [m for m in methods if m in WRELU]:
+        from pruning_methods_wrelu import run_wrelu_group
+
+        run_wrelu_group(wrelu, mode, data_dir, args, work)
+        methods = [m for m in methods if m not in WRELU]
+        if not methods:
+            return
     started = time.perf_counter()
     meta = provenance(args.seed, args.threads)
     start = dense_start(mode, data_dir, args.seed, args.out, work)
     print(f"dense start point: top-1 {100 * start['top1']:.1f}%", flush=True)
-    suffix = "-quick" if args.quick else ""
+    suffix = "" if mode.name == "full" else f"-{mode.name}"
     results_file = args.out / f"pruning_methods{suffix}.json"
     earlier = None if args.fresh else earlier_methods(results_file, start)
     results: dict[str, dict[str, Any]] = {}
