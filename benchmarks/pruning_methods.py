@@ -26,7 +26,7 @@ import platform
 import shutil
 import tarfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -315,6 +315,35 @@ def run_method(
     return {**result, "reused": False}
 
 
+def wall_seconds(result: dict[str, Any]) -> str:
+    return f" ({result['wall_seconds']:.0f} s)"
+
+
+def run_methods(
+    names: Iterable[str],
+    mode: Mode,
+    data_dir: Path,
+    seed: int,
+    start: dict[str, Any],
+    work: Path,
+    earlier: dict[str, Any] | None,
+    rows: Callable[[Collector, Recipe], list[dict[str, Any]]] = stage_rows,
+    detail: Callable[[dict[str, Any]], str] = wall_seconds,
+) -> dict[str, dict[str, Any]]:
+    """``run_method`` for each of ``names`` in order, by name; after each, a line with its
+    final top-1 and Winograd sparsity and ``detail(result)``."""
+    results: dict[str, dict[str, Any]] = {}
+    for name in names:
+        results[name] = result = run_method(name, mode, data_dir, seed, start, work, earlier, rows)
+        last = result["stages"][-1]
+        print(
+            f"{name}: top-1 {100 * last['top1']:.1f}% at Winograd sparsity "
+            f"{100 * last['winograd_sparsity']:.1f}%{detail(result)}",
+            flush=True,
+        )
+    return results
+
+
 def earlier_methods(path: Path, start: dict[str, Any]) -> dict[str, Any]:
     """The method results in an earlier results file whose dense start had the same recipe and
     reached the same top-1 (training on the CPU is deterministic), else none."""
@@ -428,6 +457,43 @@ def provenance(seed: int, threads: int) -> dict[str, Any]:
     }
 
 
+def results_file(out: Path, benchmark: str, mode: Mode) -> Path:
+    """``<out>/<benchmark>[-<mode>].json``: no mode suffix for the full mode."""
+    suffix = "" if mode.name == "full" else f"-{mode.name}"
+    return out / f"{benchmark}{suffix}.json"
+
+
+def write_results(
+    path: Path,
+    benchmark: str,
+    mode: Mode,
+    meta: dict[str, Any],
+    dense: dict[str, Any],
+    started: float,
+    results: dict[str, dict[str, Any]],
+    table: str,
+    title: str,
+    html_reference: float | None,
+) -> dict[str, Any]:
+    """Write a group's results file ``path`` (JSON: benchmark, mode, provenance ``meta``, the
+    ``dense`` entries (its dense start(s) and control top-1), wall seconds since ``started``,
+    the methods and the Markdown ``table``) and its HTML plot beside it; print the table."""
+    payload = {
+        "benchmark": benchmark,
+        "mode": mode.__dict__,
+        **meta,
+        **dense,
+        "wall_seconds_total": round(time.perf_counter() - started, 1),
+        "methods": results,
+        "table_markdown": table,
+    }
+    path.write_text(json.dumps(payload, indent=1))
+    write_html(path.with_suffix(".html"), results, html_reference, title)
+    print()
+    print(table)
+    return payload
+
+
 # -- main -------------------------------------------------------------------------------------
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -507,35 +573,16 @@ def main() -> None:
     meta = provenance(args.seed, args.threads)
     start = dense_start(mode, data_dir, args.seed, args.out, work)
     print(f"dense start point: top-1 {100 * start['top1']:.1f}%", flush=True)
-    suffix = "" if mode.name == "full" else f"-{mode.name}"
-    results_file = args.out / f"pruning_methods{suffix}.json"
-    earlier = None if args.fresh else earlier_methods(results_file, start)
-    results: dict[str, dict[str, Any]] = {}
-    for name in methods:
-        results[name] = run_method(name, mode, data_dir, args.seed, start, work, earlier)
-        last = results[name]["stages"][-1]
-        print(
-            f"{name}: top-1 {100 * last['top1']:.1f}% at Winograd sparsity "
-            f"{100 * last['winograd_sparsity']:.1f}% ({results[name]['wall_seconds']:.0f} s)",
-            flush=True,
-        )
+    path = results_file(args.out, "pruning_methods", mode)
+    earlier = None if args.fresh else earlier_methods(path, start)
+    results = run_methods(methods, mode, data_dir, args.seed, start, work, earlier)
     reference = summarise(results)
     table = markdown_tables(results, reference)
-    payload = {
-        "benchmark": "pruning_methods",
-        "mode": mode.__dict__,
-        **meta,
-        "dense_start": start,
-        "dense_control_top1": reference,
-        "wall_seconds_total": round(time.perf_counter() - started, 1),
-        "methods": results,
-        "table_markdown": table,
-    }
-    results_file.write_text(json.dumps(payload, indent=1))
+    dense = {"dense_start": start, "dense_control_top1": reference}
     title = f"Pruning methods, VGG-nagadomi 0.25, F(4,3), CIFAR-10 ({mode.name}, seed {args.seed})"
-    write_html(args.out / f"pruning_methods{suffix}.html", results, reference, title)
-    print()
-    print(table)
+    write_results(
+        path, "pruning_methods", mode, meta, dense, started, results, table, title, reference
+    )
 
 
 if __name__ == "__main__":

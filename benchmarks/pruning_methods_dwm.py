@@ -20,7 +20,6 @@ Writes ``<out>/pruning_methods-dwm[-<mode>].json`` and ``.html`` and prints a Ma
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -106,6 +105,10 @@ def times(row: dict[str, Any]) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def fewer_mults(result: dict[str, Any]) -> str:
+    return f", {times(result['stages'][-1])} fewer multiplications"
+
+
 def run_dwm_group(
     names: list[str], mode: pm.Mode, data_dir: Path, args: argparse.Namespace, work: Path
 ) -> dict[str, Any]:
@@ -116,35 +119,15 @@ def run_dwm_group(
         mode, data_dir, args.seed, args.out, work, PRETRAIN, "pruning_methods-dwm-dense"
     )
     print(f"DWM dense start point: top-1 {100 * start['top1']:.1f}%", flush=True)
-    suffix = "" if mode.name == "full" else f"-{mode.name}"
-    results_file = args.out / f"pruning_methods-dwm{suffix}.json"
-    earlier = None if args.fresh else pm.earlier_methods(results_file, start)
-    results: dict[str, dict[str, Any]] = {}
-    for name in names:
-        results[name] = pm.run_method(
-            name, mode, data_dir, args.seed, start, work, earlier, dwm_stage_rows
-        )
-        last = results[name]["stages"][-1]
-        print(
-            f"{name}: top-1 {100 * last['top1']:.1f}% at Winograd sparsity "
-            f"{100 * last['winograd_sparsity']:.1f}%, {times(last)} fewer multiplications",
-            flush=True,
-        )
+    path = pm.results_file(args.out, "pruning_methods-dwm", mode)
+    earlier = None if args.fresh else pm.earlier_methods(path, start)
+    results = pm.run_methods(
+        names, mode, data_dir, args.seed, start, work, earlier, dwm_stage_rows, fewer_mults
+    )
     reference = summarise(results)
     table = markdown_table(results, reference)
-    payload = {
-        "benchmark": "pruning_methods-dwm",
-        "mode": mode.__dict__,
-        **meta,
-        "dense_start": start,
-        "dense_control_top1": reference,
-        "wall_seconds_total": round(time.perf_counter() - started, 1),
-        "methods": results,
-        "table_markdown": table,
-    }
-    results_file.write_text(json.dumps(payload, indent=1))
+    dense = {"dense_start": start, "dense_control_top1": reference}
     title = f"DWM ResNet-18 0.25, CIFAR-10 ({mode.name}, seed {args.seed})"
-    pm.write_html(args.out / f"pruning_methods-dwm{suffix}.html", results, reference, title)
-    print()
-    print(table)
-    return payload
+    return pm.write_results(
+        path, "pruning_methods-dwm", mode, meta, dense, started, results, table, title, reference
+    )

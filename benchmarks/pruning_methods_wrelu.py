@@ -22,7 +22,6 @@ Writes ``<out>/pruning_methods-wrelu[-<mode>].json`` and ``.html`` and prints a 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -143,6 +142,14 @@ def markdown_table(methods: dict[str, dict[str, Any]], references: dict[str, flo
     return head + "\n".join(lines) + note
 
 
+def reductions(result: dict[str, Any]) -> str:
+    last = result["stages"][-1]
+    return (
+        f", {times(last['mult_reduction'])} (weights), "
+        f"{times(last['activation_mult_reduction'])} (weights x activations)"
+    )
+
+
 def run_wrelu_group(
     names: list[str], mode: pm.Mode, data_dir: Path, args: argparse.Namespace, work: Path
 ) -> dict[str, Any]:
@@ -150,8 +157,6 @@ def run_wrelu_group(
     results files."""
     started = time.perf_counter()
     meta = pm.provenance(args.seed, args.threads)
-    suffix = "" if mode.name == "full" else f"-{mode.name}"
-    results_file = args.out / f"pruning_methods-wrelu{suffix}.json"
     starts: dict[str, dict[str, Any]] = {}
     results: dict[str, dict[str, Any]] = {}
     for tile in dict.fromkeys(tile_of(n) for n in names):
@@ -169,33 +174,17 @@ def run_wrelu_group(
         # unless --fresh, a row finished before (<work>/<name>/result.json of the same recipe
         # and dense start) is reused, so an interrupted group resumes
         earlier: dict[str, Any] | None = None if args.fresh else {}
-        for name in (n for n in names if tile_of(n) == tile):
-            results[name] = pm.run_method(
-                name, mode, data_dir, args.seed, start, work, earlier, wrelu_stage_rows
+        rows = (n for n in names if tile_of(n) == tile)
+        results.update(
+            pm.run_methods(
+                rows, mode, data_dir, args.seed, start, work, earlier, wrelu_stage_rows, reductions
             )
-            last = results[name]["stages"][-1]
-            print(
-                f"{name}: top-1 {100 * last['top1']:.1f}% at Winograd sparsity "
-                f"{100 * last['winograd_sparsity']:.1f}%, {times(last['mult_reduction'])} "
-                f"(weights), {times(last['activation_mult_reduction'])} (weights x activations)",
-                flush=True,
-            )
+        )
     references = summarise(results)
     table = markdown_table(results, references)
-    payload = {
-        "benchmark": "pruning_methods-wrelu",
-        "mode": mode.__dict__,
-        **meta,
-        "dense_starts": starts,
-        "dense_control_top1": references,
-        "wall_seconds_total": round(time.perf_counter() - started, 1),
-        "methods": results,
-        "table_markdown": table,
-    }
-    results_file.write_text(json.dumps(payload, indent=1))
+    dense = {"dense_starts": starts, "dense_control_top1": references}
     title = f"Winograd-ReLU VGG-nagadomi 0.25, CIFAR-10 ({mode.name}, seed {args.seed})"
-    html = args.out / f"pruning_methods-wrelu{suffix}.html"
-    pm.write_html(html, results, None, title)
-    print()
-    print(table)
-    return payload
+    path = pm.results_file(args.out, "pruning_methods-wrelu", mode)
+    return pm.write_results(
+        path, "pruning_methods-wrelu", mode, meta, dense, started, results, table, title, None
+    )

@@ -46,18 +46,25 @@ def accuracy_figure(records: list[dict[str, Any]]) -> go.Figure:
     return fig
 
 
-def layer_sparsity_figure(layers: list[dict[str, Any]]) -> go.Figure:
-    """Grouped bars: Winograd-domain sparsity per layer, one trace per stage (its last epoch)."""
+def stage_end_rows(layers: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """The Winograd-domain layer rows of each stage's last epoch, by stage (ascending)."""
     last_epoch: dict[int, int] = {}
     for row in layers:
         last_epoch[row["stage"]] = max(last_epoch.get(row["stage"], 0), row["epoch"])
-    fig = go.Figure()
-    for stage in sorted(last_epoch):
-        rows = [
+    return {
+        stage: [
             r
             for r in layers
             if r["stage"] == stage and r["epoch"] == last_epoch[stage] and r["domain"] == "winograd"
         ]
+        for stage in sorted(last_epoch)
+    }
+
+
+def layer_sparsity_figure(layers: list[dict[str, Any]]) -> go.Figure:
+    """Grouped bars: Winograd-domain sparsity per layer, one trace per stage (its last epoch)."""
+    fig = go.Figure()
+    for stage, rows in stage_end_rows(layers).items():
         fig.add_bar(
             x=[r["layer"] for r in rows], y=[r["sparsity"] for r in rows], name=f"stage {stage}"
         )
@@ -73,19 +80,9 @@ def layer_sparsity_figure(layers: list[dict[str, Any]]) -> go.Figure:
 def layer_reduction_figure(layers: list[dict[str, Any]]) -> go.Figure:
     """Grouped bars: multiplication reduction versus direct convolution per layer (direct /
     sparse Winograd), one trace per stage (its last epoch); layers without one are left out."""
-    last_epoch: dict[int, int] = {}
-    for row in layers:
-        last_epoch[row["stage"]] = max(last_epoch.get(row["stage"], 0), row["epoch"])
     fig = go.Figure()
-    for stage in sorted(last_epoch):
-        rows = [
-            r
-            for r in layers
-            if r["stage"] == stage
-            and r["epoch"] == last_epoch[stage]
-            and r["domain"] == "winograd"
-            and r.get("mult_reduction") not in (None, "")
-        ]
+    for stage, stage_rows in stage_end_rows(layers).items():
+        rows = [r for r in stage_rows if r.get("mult_reduction") not in (None, "")]
         fig.add_bar(
             x=[r["layer"] for r in rows],
             y=[float(r["mult_reduction"]) for r in rows],

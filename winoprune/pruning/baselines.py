@@ -9,6 +9,7 @@ Winograd sparsity. Its target can be read in either domain (``target_domain``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -16,11 +17,14 @@ import torch
 from winoprune.pruning.bisection import (
     DEFAULT_MAX_ITERATIONS,
     DEFAULT_TOLERANCE,
-    bisect_threshold,
-    candidate_thresholds,
     threshold_for_scores,
 )
-from winoprune.pruning.spatial import LayerPruning, winograd_zero_fraction
+from winoprune.pruning.spatial import (
+    LayerPruning,
+    bisect_zero_fraction,
+    winograd_zero_fraction,
+    without_previous,
+)
 from winoprune.winograd.transforms import WinogradTransform
 
 TargetDomain = Literal["spatial", "winograd"]
@@ -66,21 +70,41 @@ def prune_spatial_unstructured(
         raise ValueError(
             f"weight: expected a spatial weight (K, C, {tf.r}, {tf.r}), got {tuple(weight.shape)}"
         )
-    magnitude = weight.detach().abs()
+    return prune_magnitude(
+        weight,
+        target,
+        target_domain,
+        lambda masked: winograd_zero_fraction(masked, tf),
+        previous,
+        tol,
+        max_iter,
+    )
+
+
+def prune_magnitude(
+    weight: torch.Tensor,
+    target: float,
+    target_domain: str,
+    zero_fraction: Callable[[torch.Tensor], float],
+    previous: torch.Tensor | None = None,
+    tol: float = DEFAULT_TOLERANCE,
+    max_iter: int = DEFAULT_MAX_ITERATIONS,
+) -> LayerPruning:
+    """Mask ``previous | (|W| < t)`` of a spatial weight W (any shape), t reaching the spatial
+    fraction ``#mask / numel(W) >= target`` (``target_domain="spatial"``) or, for any other
+    value, ``zero_fraction(W * ~mask) >= target`` (the exact zeros of its Winograd weights)."""
     if target_domain == "spatial":
+        magnitude = weight.detach().abs()
         mask, search = threshold_for_scores(magnitude, target, previous, tol, max_iter)
         return LayerPruning.from_search(mask, search)
-
-    base = weight.detach()
-    if previous is not None:
-        base = base.masked_fill(previous.to(base.device), 0.0)
-
-    def mask_at(t: float) -> torch.Tensor:
-        mask = base.abs().double() < t
-        return mask | previous.to(mask.device) if previous is not None else mask
-
-    def sparsity_at(t: float) -> float:
-        return winograd_zero_fraction(base.masked_fill(mask_at(t), 0.0), tf)
-
-    search = bisect_threshold(sparsity_at, candidate_thresholds(base.abs()), target, tol, max_iter)
-    return LayerPruning.from_search(mask_at(search.threshold), search)
+    base = without_previous(weight, previous)
+    return bisect_zero_fraction(
+        base,
+        base.abs(),
+        lambda t: base.abs().double() < t,
+        zero_fraction,
+        target,
+        previous,
+        tol,
+        max_iter,
+    )

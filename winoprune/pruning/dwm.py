@@ -19,14 +19,19 @@ from dataclasses import dataclass
 
 import torch
 
+from winoprune.pruning.baselines import prune_magnitude
 from winoprune.pruning.bisection import (
     DEFAULT_MAX_ITERATIONS,
     DEFAULT_TOLERANCE,
-    bisect_threshold,
-    candidate_thresholds,
     threshold_for_scores,
 )
-from winoprune.pruning.spatial import LayerPruning, SpatialGroups, group_importance
+from winoprune.pruning.spatial import (
+    LayerPruning,
+    SpatialGroups,
+    bisect_zero_fraction,
+    group_importance,
+    without_previous,
+)
 from winoprune.pruning.winograd import importance_scores
 from winoprune.winograd.dwm import DWMLayout
 
@@ -98,20 +103,18 @@ def prune_dwm_spatial_structured(
     """
     _check_spatial(weight, layout)
     groups = dwm_groups(layout)
-    base = weight.detach()
-    if previous is not None:
-        base = base.masked_fill(previous.to(base.device), 0.0)
+    base = without_previous(weight, previous)
     importance = group_importance(base, groups)
-
-    def mask_at(t: float) -> torch.Tensor:
-        mask = dwm_structured_mask(importance, groups, t)
-        return mask | previous.to(mask.device) if previous is not None else mask
-
-    def sparsity_at(t: float) -> float:
-        return dwm_zero_fraction(base.masked_fill(mask_at(t), 0.0), layout)
-
-    search = bisect_threshold(sparsity_at, candidate_thresholds(importance), target, tol, max_iter)
-    return LayerPruning.from_search(mask_at(search.threshold), search)
+    return bisect_zero_fraction(
+        base,
+        importance,
+        lambda t: dwm_structured_mask(importance, groups, t),
+        lambda masked: dwm_zero_fraction(masked, layout),
+        target,
+        previous,
+        tol,
+        max_iter,
+    )
 
 
 def prune_dwm_spatial_unstructured(
@@ -126,22 +129,15 @@ def prune_dwm_spatial_unstructured(
     """Mask ``previous | (|W| < t)`` with t reaching the spatial fraction (``"spatial"``) or the
     exact-zero fraction of the packed Q (``"winograd"``)."""
     _check_spatial(weight, layout)
-    if target_domain == "spatial":
-        mask, search = threshold_for_scores(weight.detach().abs(), target, previous, tol, max_iter)
-        return LayerPruning.from_search(mask, search)
-    base = weight.detach()
-    if previous is not None:
-        base = base.masked_fill(previous.to(base.device), 0.0)
-
-    def mask_at(t: float) -> torch.Tensor:
-        mask = base.abs().double() < t
-        return mask | previous.to(mask.device) if previous is not None else mask
-
-    def sparsity_at(t: float) -> float:
-        return dwm_zero_fraction(base.masked_fill(mask_at(t), 0.0), layout)
-
-    search = bisect_threshold(sparsity_at, candidate_thresholds(base.abs()), target, tol, max_iter)
-    return LayerPruning.from_search(mask_at(search.threshold), search)
+    return prune_magnitude(
+        weight,
+        target,
+        target_domain,
+        lambda masked: dwm_zero_fraction(masked, layout),
+        previous,
+        tol,
+        max_iter,
+    )
 
 
 def prune_dwm_direct(

@@ -33,8 +33,20 @@ from winoprune.winograd.transforms import WinogradTransform
 Domain = Literal["spatial", "winograd"]
 
 
+class _DerivedReduction:
+    """Base of the frozen stat dataclasses: sets their derived ``mult_reduction`` field to
+    ``mult_direct / mult_winograd_sparse`` (see ``mult_reduction``) after ``__init__``."""
+
+    mult_direct: int
+    mult_winograd_sparse: int | None
+
+    def __post_init__(self) -> None:
+        reduction = mult_reduction(self.mult_direct, self.mult_winograd_sparse)
+        object.__setattr__(self, "mult_reduction", reduction)
+
+
 @dataclass(frozen=True)
-class LayerStat:
+class LayerStat(_DerivedReduction):
     """One row per (layer, domain); flat and typed, for a DB row.
 
     ``numel``/``nnz``/``sparsity``: of W (spatial) or of Q (winograd). ``multiplications``: the
@@ -60,13 +72,9 @@ class LayerStat:
     # derived, not an argument: mult_direct / mult_winograd_sparse (see mult_reduction)
     mult_reduction: float | None = field(default=None, init=False)
 
-    def __post_init__(self) -> None:
-        reduction = mult_reduction(self.mult_direct, self.mult_winograd_sparse)
-        object.__setattr__(self, "mult_reduction", reduction)
-
 
 @dataclass(frozen=True)
-class ModelSummary:
+class ModelSummary(_DerivedReduction):
     """Overall figures: Winograd sparsity over the counted layers, multiplications over all convs.
 
     A conv without a Winograd form adds its direct cost to both Winograd totals.
@@ -86,10 +94,6 @@ class ModelSummary:
     activation_mult_reduction: float | None = None
     # derived, not an argument: mult_direct / mult_winograd_sparse over all convs
     mult_reduction: float | None = field(default=None, init=False)
-
-    def __post_init__(self) -> None:
-        reduction = mult_reduction(self.mult_direct, self.mult_winograd_sparse)
-        object.__setattr__(self, "mult_reduction", reduction)
 
 
 def mult_reduction(direct: int, sparse: int | None) -> float | None:
@@ -206,18 +210,8 @@ def _winograd_row(name: str, q: torch.Tensor, tf: WinogradTransform, ho: int, wo
     k, c = q.shape[:2]
     tiles = -(-ho // tf.m) * -(-wo // tf.m)
     nnz = int((q != 0).sum().item())
-    sparse = nnz * tiles
-    return LayerStat(
-        name,
-        "winograd",
-        q.numel(),
-        nnz,
-        1 - nnz / q.numel(),
-        sparse,
-        k * c * tf.r * tf.r * ho * wo,
-        q.numel() * tiles,
-        sparse,
-    )
+    direct = k * c * tf.r * tf.r * ho * wo
+    return _winograd_stat(name, q, nnz, direct, q.numel() * tiles, nnz * tiles)
 
 
 def _dwm_row(name: str, q: torch.Tensor, layout: DWMLayout, ho: int, wo: int) -> LayerStat:
@@ -226,16 +220,16 @@ def _dwm_row(name: str, q: torch.Tensor, layout: DWMLayout, ho: int, wo: int) ->
     nnz = sum(p.nnz for p in pieces)
     sparse = sum(p.mult_sparse for p in pieces)
     kh, kw = layout.kernel
+    dense = sum(p.mult_dense for p in pieces)
+    return _winograd_stat(name, q, nnz, k * c * kh * kw * ho * wo, dense, sparse)
+
+
+def _winograd_stat(
+    name: str, q: torch.Tensor, nnz: int, direct: int, dense: int, sparse: int
+) -> LayerStat:
+    """The "winograd" row of a layer's Q with ``nnz`` nonzeros and its three costs per image."""
     return LayerStat(
-        name,
-        "winograd",
-        q.numel(),
-        nnz,
-        1 - nnz / q.numel(),
-        sparse,
-        k * c * kh * kw * ho * wo,
-        sum(p.mult_dense for p in pieces),
-        sparse,
+        name, "winograd", q.numel(), nnz, 1 - nnz / q.numel(), sparse, direct, dense, sparse
     )
 
 

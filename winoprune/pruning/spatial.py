@@ -11,6 +11,7 @@ masked weights, float32) reaches the target.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -119,19 +120,54 @@ def prune_spatial_structured(
     """
     _check_weight(weight, tf)
     groups = spatial_groups(tf)
+    base = without_previous(weight, previous)
+    importance = group_importance(base, groups)
+    return bisect_zero_fraction(
+        base,
+        importance,
+        lambda t: structured_mask(importance, groups, t),
+        lambda masked: winograd_zero_fraction(masked, tf),
+        target,
+        previous,
+        tol,
+        max_iter,
+    )
+
+
+def without_previous(weight: torch.Tensor, previous: torch.Tensor | None) -> torch.Tensor:
+    """The detached weight with the entries pruned before (``previous``, True = pruned) at 0."""
     base = weight.detach()
     if previous is not None:
         base = base.masked_fill(previous.to(base.device), 0.0)
-    importance = group_importance(base, groups)
+    return base
+
+
+def bisect_zero_fraction(
+    base: torch.Tensor,
+    scores: torch.Tensor,
+    mask_for: Callable[[float], torch.Tensor],
+    zero_fraction: Callable[[torch.Tensor], float],
+    target: float,
+    previous: torch.Tensor | None,
+    tol: float,
+    max_iter: int,
+) -> LayerPruning:
+    """Bisect a threshold on the zeros a mask leaves in another domain.
+
+    ``mask(t) = previous | mask_for(t)`` (shape of ``base``, True = pruned); t is the smallest
+    candidate of ``scores`` (``candidate_thresholds``) with
+    ``zero_fraction(base * ~mask(t)) >= target - tol``, ``base`` the weight with ``previous``
+    zeroed (``without_previous``). The result's ``sparsity`` is that fraction.
+    """
 
     def mask_at(t: float) -> torch.Tensor:
-        mask = structured_mask(importance, groups, t)
+        mask = mask_for(t)
         return mask | previous.to(mask.device) if previous is not None else mask
 
     def sparsity_at(t: float) -> float:
-        return winograd_zero_fraction(base.masked_fill(mask_at(t), 0.0), tf)
+        return zero_fraction(base.masked_fill(mask_at(t), 0.0))
 
-    search = bisect_threshold(sparsity_at, candidate_thresholds(importance), target, tol, max_iter)
+    search = bisect_threshold(sparsity_at, candidate_thresholds(scores), target, tol, max_iter)
     return LayerPruning.from_search(mask_at(search.threshold), search)
 
 

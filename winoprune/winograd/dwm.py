@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from winoprune.winograd.convert import check_channels, load_conv, spatial_conv, zero_bias
 from winoprune.winograd.rect import (
     RectTransform,
     rect_to_winograd,
@@ -30,7 +31,6 @@ from winoprune.winograd.rect import (
 )
 
 DEFAULT_DWM_M = 2  # the DWM code runs every piece with F(2, r_i) (related-methods-spec 2.2)
-RANGE_TOLERANCE = 1e-5
 Pair = tuple[int, int]
 
 
@@ -249,9 +249,7 @@ class DWMConv2d(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
+        check_channels(in_channels, out_channels)
         if any(p < 0 for p in padding):
             raise ValueError(f"padding: must be >= 0, got {padding!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -261,9 +259,7 @@ class DWMConv2d(nn.Module):
         nn.init.kaiming_uniform_(spatial, a=5**0.5)
         q = self.layout.to_winograd(spatial).to(dtype or torch.get_default_dtype())
         self.weight = nn.Parameter(q.to(device))
-        self.bias = (
-            nn.Parameter(torch.zeros(out_channels, device=device, dtype=dtype)) if bias else None
-        )
+        self.bias = zero_bias(out_channels, bias, device, dtype)
 
     @property
     def kernel_size(self) -> Pair:
@@ -307,33 +303,13 @@ class DWMConv2d(nn.Module):
             device=conv.weight.device,
             dtype=conv.weight.dtype,
         )
-        with torch.no_grad():
-            layer.weight.copy_(layer.layout.to_winograd(conv.weight.detach().double()))
-            if conv.bias is not None and layer.bias is not None:
-                layer.bias.copy_(conv.bias)
+        load_conv(layer, layer.layout.to_winograd(conv.weight.detach().double()), conv)
         return layer
 
     def to_conv2d(self) -> nn.Conv2d:
         """The equivalent nn.Conv2d; raises ValueError when Q has no spatial equivalent."""
         w, residual = self.layout.to_spatial(self.weight)
-        if residual > RANGE_TOLERANCE:
-            raise ValueError(
-                f"weight: Q is not in the range of the DWM pieces (relative residual "
-                f"{residual:.2e} > {RANGE_TOLERANCE:g}); Winograd-domain pruning or training "
-                "gives weights with no spatial equivalent"
-            )
-        conv = nn.Conv2d(
-            self.in_channels,
-            self.out_channels,
-            self.layout.kernel,
-            stride=self.layout.stride,
-            padding=self.padding,
-            bias=self.bias is not None,
-            device=self.weight.device,
-            dtype=self.weight.dtype,
+        layout = self.layout
+        return spatial_conv(
+            self, w, residual, "the DWM pieces", layout.kernel, layout.stride, self.padding
         )
-        with torch.no_grad():
-            conv.weight.copy_(w.to(self.weight.dtype))
-            if self.bias is not None and conv.bias is not None:
-                conv.bias.copy_(self.bias)
-        return conv

@@ -11,11 +11,13 @@ C), P = n * th * tw; the input transform ``BT d B`` is ``kron(BT, BT) @ D`` on t
 view (two a x a passes for a > 4); the channel sum is one batched GEMM over the a*a positions
 ``M_s = Q_s V_s^T`` (K, P); the output transform is ``kron(AT, AT) @ M``, and one copy scatters
 the m x m tiles into y. The backward pass is hand-written and mirrors these steps (see
-``_WinogradConv``).
+``_WinogradConv``); ``_tiled_forward`` and ``_tiled_backward`` hold both passes' steps for it and
+for the Winograd-domain ReLU layer (``winograd.relu``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -24,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from winoprune.winograd.tiling import (
+    Geometry,
     batch_chunks,
     geometry,
     grad_tiles,
@@ -78,17 +81,27 @@ def _flat_transforms(
     )
 
 
+def separable_transform(one_d: torch.Tensor, tiles: torch.Tensor) -> torch.Tensor:
+    """``one_d d one_d^T`` of flattened tiles d (a*a, R) in two a x a passes, rows then columns.
+
+    Unlike one pass of ``kron(one_d, one_d)``, each pass sums a few small-integer multiples of
+    one row or column, so an entry that cancels exactly on constant image regions comes out
+    exactly 0 (the Winograd-ReLU layer's activation counts rely on it: ``winograd.relu``).
+    """
+    a = one_d.shape[0]
+    half = (one_d @ tiles.view(a, -1)).view(a, a, -1)
+    return torch.matmul(one_d, half).view(a * a, -1)
+
+
 def _transform_tiles(kron: torch.Tensor, one_d: torch.Tensor, tiles: torch.Tensor) -> torch.Tensor:
     """Apply ``one_d`` along both tile axes of tiles (a*a, R): ``kron(one_d, one_d) @ tiles``.
 
     For a > 4 two passes of a x a GEMMs (2a multiply-adds per entry) beat one pass of the
     a^2 x a^2 Kronecker product (a^2 per entry); for F(2,3)'s 4 x 4 tiles the single pass wins.
     """
-    a = one_d.shape[0]
-    if a <= 4:
+    if one_d.shape[0] <= 4:
         return kron @ tiles
-    half = (one_d @ tiles.view(a, -1)).view(a, a, -1)
-    return torch.matmul(one_d, half).view(a * a, -1)
+    return separable_transform(one_d, tiles)
 
 
 def to_winograd(w: torch.Tensor, tf: WinogradTransform) -> torch.Tensor:
@@ -99,6 +112,100 @@ def to_winograd(w: torch.Tensor, tf: WinogradTransform) -> torch.Tensor:
         )
     _, g, _ = transform_matrices(tf, w.device, w.dtype)
     return g @ w @ g.transpose(0, 1)
+
+
+# V (a*a, P, C) of one batch chunk -> the tiles that enter the GEMM (e.g. rectified ones)
+TileHook = Callable[[torch.Tensor, Geometry], torch.Tensor]
+
+
+def _tiled_forward(
+    ctx: Any,
+    x: torch.Tensor,
+    q: torch.Tensor,
+    bias: torch.Tensor | None,
+    tf: WinogradTransform,
+    pad: int,
+    keep_v: bool,
+    *,
+    separable: bool = False,
+    on_tiles: TileHook | None = None,
+    mask_grad: bool = False,
+) -> torch.Tensor:
+    """The forward steps of ``_WinogradConv`` (and of ``winograd.relu``'s layer), chunk by chunk:
+    gather D, ``V = BT d B`` (``separable``: always two a x a passes), ``V' = on_tiles(V)``,
+    ``M_s = Q_s V'_s^T``, ``Y = kron(AT, AT) M`` scattered into y (N, K, Ho, Wo). ``keep_v``
+    saves V' for the backward pass; ``mask_grad`` makes it mask dV with ``V' > 0``."""
+    geo, fmt = geometry(x, q, tf, pad), memory_format(x)
+    a, m = geo.a, geo.m
+    flat = _flat_transforms(tf, x.device, x.dtype)
+    # Q_s (K, C) per position s; contiguous, else bmm falls back to a slow per-matrix loop
+    q_pos = q.permute(2, 3, 0, 1).contiguous().view(a * a, geo.k, geo.c)
+    hp, wp = geo.padded
+    xp = F.pad(x, (pad, wp - geo.w - pad, pad, hp - geo.h - pad))
+    out = torch.empty(
+        (geo.n, geo.k, geo.th * m, geo.tw * m),
+        dtype=x.dtype,
+        device=x.device,
+        memory_format=fmt,
+    )
+    saved = []
+    for n0, part in batch_chunks(geo, x.element_size(), x.device):
+        d = input_tiles(xp[n0 : n0 + part.n], part).view(a * a, -1)
+        if separable:
+            v = separable_transform(flat.bt, d).view(a * a, part.tiles, geo.c)
+        else:
+            v = _transform_tiles(flat.in_t, flat.bt, d).view(a * a, part.tiles, geo.c)
+        if on_tiles is not None:
+            v = on_tiles(v, part)
+        prod = torch.bmm(q_pos, v.transpose(1, 2))  # (a*a, K, P)
+        y_tiles = flat.out_t @ prod.view(a * a, -1)  # (m*m, K*P)
+        write_output(y_tiles, bias, part, out[n0 : n0 + part.n])
+        saved.append(v if keep_v else None)
+    ctx.geo, ctx.fmt, ctx.tf, ctx.has_bias = geo, fmt, tf, bias is not None
+    ctx.mask_grad = mask_grad
+    ctx.saved_v = saved
+    ctx.save_for_backward(q_pos)
+    if out.shape[2:] != (geo.ho, geo.wo):
+        return out[:, :, : geo.ho, : geo.wo].contiguous(memory_format=fmt)
+    return out
+
+
+def _tiled_backward(
+    ctx: Any, grad_y: torch.Tensor
+) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """(grad_x, grad_q, grad_bias) of ``_tiled_forward``: ``dM = kron(AT, AT)^T dY``,
+    ``dQ_s = dM_s V'_s``, ``dV_s = dM_s^T Q_s`` (times ``1[V' > 0]`` with ``mask_grad``),
+    ``dD = kron(BT, BT)^T dV`` overlap-added into dx."""
+    geo, fmt, saved_v = ctx.geo, ctx.fmt, ctx.saved_v
+    (q_pos,) = ctx.saved_tensors
+    a, m = geo.a, geo.m
+    flat = _flat_transforms(ctx.tf, grad_y.device, grad_y.dtype)
+    grad_y = grad_y.contiguous(memory_format=fmt)
+    tiled = F.pad(grad_y, (0, geo.tw * m - geo.wo, 0, geo.th * m - geo.ho))
+    need_x, need_q, need_bias = ctx.needs_input_grad[:3]
+    grad_x = None
+    if need_x:
+        shape = (geo.n, geo.c, geo.h, geo.w)
+        grad_x = torch.empty(shape, dtype=grad_y.dtype, device=grad_y.device, memory_format=fmt)
+    d_q = q_pos.new_zeros(q_pos.shape) if need_q else None  # (a*a, K, C)
+    chunks = batch_chunks(geo, grad_y.element_size(), grad_y.device)
+    for (n0, part), v in zip(chunks, saved_v, strict=True):
+        dy = grad_tiles(tiled[n0 : n0 + part.n], part).view(m * m, -1)
+        d_prod = (flat.out_t_adj @ dy).view(a * a, geo.k, part.tiles)
+        if grad_x is not None:
+            d_v = torch.bmm(d_prod.transpose(1, 2), q_pos)  # (a*a, P, C)
+            if ctx.mask_grad:
+                d_v.masked_fill_(v <= 0, 0.0)
+            d_tiles = _transform_tiles(flat.in_t_adj, flat.bt_adj, d_v.view(a * a, -1))
+            tile_shape = (a, a, part.n, part.th, part.tw, geo.c)
+            overlap_add(d_tiles.view(tile_shape), part, grad_x[n0 : n0 + part.n])
+        if d_q is not None:
+            d_q.baddbmm_(d_prod, v)
+    grad_q = None
+    if d_q is not None:
+        grad_q = d_q.view(a, a, geo.k, geo.c).permute(2, 3, 0, 1).contiguous()
+    grad_bias = grad_y.sum(dim=(0, 2, 3)) if ctx.has_bias and need_bias else None
+    return grad_x, grad_q, grad_bias
 
 
 class _WinogradConv(torch.autograd.Function):
@@ -120,71 +227,12 @@ class _WinogradConv(torch.autograd.Function):
         tf: WinogradTransform,
         pad: int,
     ) -> torch.Tensor:
-        geo, fmt = geometry(x, q, tf, pad), memory_format(x)
-        a, m = geo.a, geo.m
-        flat = _flat_transforms(tf, x.device, x.dtype)
-        # Q_s (K, C) per position s; contiguous, else bmm falls back to a slow per-matrix loop
-        q_pos = q.permute(2, 3, 0, 1).contiguous().view(a * a, geo.k, geo.c)
-        hp, wp = geo.padded
-        xp = F.pad(x, (pad, wp - geo.w - pad, pad, hp - geo.h - pad))
-        out = torch.empty(
-            (geo.n, geo.k, geo.th * m, geo.tw * m),
-            dtype=x.dtype,
-            device=x.device,
-            memory_format=fmt,
-        )
-        saved = []
-        for n0, part in batch_chunks(geo, x.element_size(), x.device):
-            d = input_tiles(xp[n0 : n0 + part.n], part).view(a * a, -1)
-            v = _transform_tiles(flat.in_t, flat.bt, d).view(a * a, part.tiles, geo.c)
-            prod = torch.bmm(q_pos, v.transpose(1, 2))  # (a*a, K, P)
-            y_tiles = flat.out_t @ prod.view(a * a, -1)  # (m*m, K*P)
-            write_output(y_tiles, bias, part, out[n0 : n0 + part.n])
-            saved.append(v if ctx.needs_input_grad[1] else None)
-        ctx.geo, ctx.fmt, ctx.tf, ctx.has_bias = geo, fmt, tf, bias is not None
-        ctx.saved_v = saved
-        ctx.save_for_backward(q_pos)
-        if out.shape[2:] != (geo.ho, geo.wo):
-            return out[:, :, : geo.ho, : geo.wo].contiguous(memory_format=fmt)
-        return out
+        return _tiled_forward(ctx, x, q, bias, tf, pad, keep_v=ctx.needs_input_grad[1])
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_y: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        geo, fmt, saved_v = ctx.geo, ctx.fmt, ctx.saved_v
-        (q_pos,) = ctx.saved_tensors
-        a, m = geo.a, geo.m
-        flat = _flat_transforms(ctx.tf, grad_y.device, grad_y.dtype)
-        grad_y = grad_y.contiguous(memory_format=fmt)
-        tiled = F.pad(grad_y, (0, geo.tw * m - geo.wo, 0, geo.th * m - geo.ho))
-        need_x, need_q, need_bias = ctx.needs_input_grad[:3]
-        grad_x = (
-            torch.empty(
-                (geo.n, geo.c, geo.h, geo.w),
-                dtype=grad_y.dtype,
-                device=grad_y.device,
-                memory_format=fmt,
-            )
-            if need_x
-            else None
-        )
-        d_q = q_pos.new_zeros(q_pos.shape) if need_q else None  # (a*a, K, C)
-        chunks = batch_chunks(geo, grad_y.element_size(), grad_y.device)
-        for (n0, part), v in zip(chunks, saved_v, strict=True):
-            dy = grad_tiles(tiled[n0 : n0 + part.n], part).view(m * m, -1)
-            d_prod = (flat.out_t_adj @ dy).view(a * a, geo.k, part.tiles)
-            if grad_x is not None:
-                d_v = torch.bmm(d_prod.transpose(1, 2), q_pos).view(a * a, -1)  # (a*a, P*C)
-                d_tiles = _transform_tiles(flat.in_t_adj, flat.bt_adj, d_v)
-                shape = (a, a, part.n, part.th, part.tw, geo.c)
-                overlap_add(d_tiles.view(shape), part, grad_x[n0 : n0 + part.n])
-            if d_q is not None:
-                d_q.baddbmm_(d_prod, v)
-        grad_q = None
-        if d_q is not None:
-            grad_q = d_q.view(a, a, geo.k, geo.c).permute(2, 3, 0, 1).contiguous()
-        grad_bias = grad_y.sum(dim=(0, 2, 3)) if ctx.has_bias and need_bias else None
-        return grad_x, grad_q, grad_bias, None, None
+        return (*_tiled_backward(ctx, grad_y), None, None)
 
 
 def winograd_conv2d(

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from winoprune.winograd.convert import check_channels, load_conv, spatial_conv, zero_bias
 from winoprune.winograd.dwm import DEFAULT_DWM_M, DWMConv2d, dwm_ineligibility
 from winoprune.winograd.functional import to_winograd, transform_matrices, winograd_conv2d
 from winoprune.winograd.transforms import WinogradTransform, cook_toom
-
-RANGE_TOLERANCE = 1e-5
 
 
 class WinogradConv2d(nn.Module):
@@ -34,9 +33,7 @@ class WinogradConv2d(nn.Module):
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: must be an integer >= 1, got {value!r}")
+        check_channels(in_channels, out_channels)
         if padding is not None and (
             isinstance(padding, bool) or not isinstance(padding, int) or padding < 0
         ):
@@ -51,9 +48,7 @@ class WinogradConv2d(nn.Module):
         q = to_winograd(spatial.double(), transform).to(dtype or torch.get_default_dtype())
         self.weight = nn.Parameter(q.to(device))
         assert self.weight.shape == (out_channels, in_channels, a, a)
-        self.bias = (
-            nn.Parameter(torch.zeros(out_channels, device=device, dtype=dtype)) if bias else None
-        )
+        self.bias = zero_bias(out_channels, bias, device, dtype)
 
     @property
     def kernel_size(self) -> tuple[int, int]:
@@ -89,11 +84,8 @@ class WinogradConv2d(nn.Module):
             device=conv.weight.device,
             dtype=conv.weight.dtype,
         )
-        with torch.no_grad():
-            q = to_winograd(conv.weight.detach().double(), tf)
-            layer.weight.copy_(q.to(conv.weight.dtype))
-            if conv.bias is not None and layer.bias is not None:
-                layer.bias.copy_(conv.bias)
+        q = to_winograd(conv.weight.detach().double(), tf)
+        load_conv(layer, q.to(conv.weight.dtype), conv)
         return layer
 
     def spatial_weight(self) -> tuple[torch.Tensor, float]:
@@ -108,27 +100,8 @@ class WinogradConv2d(nn.Module):
     def to_conv2d(self) -> nn.Conv2d:
         """The equivalent nn.Conv2d; raises ValueError when Q has no spatial equivalent."""
         w, residual = self.spatial_weight()
-        if residual > RANGE_TOLERANCE:
-            raise ValueError(
-                f"weight: Q is not in the range of {self.transform.name} (relative residual "
-                f"{residual:.2e} > {RANGE_TOLERANCE:g}); Winograd-domain pruning or training "
-                "gives weights with no spatial equivalent"
-            )
         r = self.transform.r
-        conv = nn.Conv2d(
-            self.in_channels,
-            self.out_channels,
-            r,
-            padding=self.padding,
-            bias=self.bias is not None,
-            device=self.weight.device,
-            dtype=self.weight.dtype,
-        )
-        with torch.no_grad():
-            conv.weight.copy_(w.to(self.weight.dtype))
-            if self.bias is not None and conv.bias is not None:
-                conv.bias.copy_(self.bias)
-        return conv
+        return spatial_conv(self, w, residual, self.transform.name, r, 1, self.padding)
 
 
 def ineligibility(conv: nn.Module, kernel_sizes: tuple[int, ...] | None = None) -> str | None:

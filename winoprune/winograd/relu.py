@@ -6,8 +6,9 @@ Per input tile d_c (a x a, stride m) of channel c and output channel k (related-
 
 Adjacent tiles overlap by r - 1 and each is rectified on its own, so the layer has no spatial
 equivalent: it is trained from scratch in this form with Q (K, C, a, a) as the parameter. The
-layout is ``functional``'s (one gather, one batched GEMM per chunk); the backward pass masks the
-transformed-input gradient with ``V+ > 0`` (ReLU's derivative, 0 at 0 as in torch).
+layout and steps are ``functional``'s (``_tiled_forward``: one gather, one batched GEMM per
+chunk); the backward pass masks the transformed-input gradient with ``V+ > 0`` (ReLU's
+derivative, 0 at 0 as in torch).
 """
 
 from __future__ import annotations
@@ -17,19 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 
-from winoprune.winograd.functional import _check_inputs, _flat_transforms, _transform_tiles
-from winoprune.winograd.layers import WinogradConv2d
-from winoprune.winograd.tiling import (
-    batch_chunks,
-    geometry,
-    grad_tiles,
-    input_tiles,
-    memory_format,
-    overlap_add,
-    write_output,
+from winoprune.winograd.functional import (
+    _check_inputs,
+    _tiled_backward,
+    _tiled_forward,
 )
+from winoprune.winograd.layers import WinogradConv2d
+from winoprune.winograd.tiling import Geometry
 from winoprune.winograd.transforms import WinogradTransform
 
 Activation = Literal["relu", "identity"]
@@ -74,25 +70,13 @@ class ActivationCount:
         return float(self.nonzero.sum().item()) / entries if entries else 0.0
 
 
-def separable_transform(bt: torch.Tensor, tiles: torch.Tensor) -> torch.Tensor:
-    """``BT d B`` of flattened tiles (a*a, R) in two a x a passes, rows then columns.
-
-    Unlike one pass of ``kron(BT, BT)`` (``functional._transform_tiles`` for a <= 4), each pass
-    sums a few small-integer multiples of one row or column, so an entry that cancels exactly
-    on constant image regions comes out exactly 0: the activation counts do not depend on the
-    summation order of a GEMM.
-    """
-    a = bt.shape[0]
-    half = (bt @ tiles.view(a, -1)).view(a, a, -1)
-    return torch.matmul(bt, half).view(a * a, -1)
-
-
 class _WinogradReLUConv(torch.autograd.Function):
     """y = winograd_relu_conv2d(x, q, bias); ``_WinogradConv``'s steps with nl on V.
 
     Per position s, with V+_s (P, C) = nl(V_s): ``M_s = Q_s V+_s^T``, ``Y = kron(AT, AT) M``.
     Adjoints: ``dQ_s = dM_s V+_s``, ``dV+_s = dM_s^T Q_s``, ``dV = dV+ * 1[V+ > 0]`` (ReLU) and
-    ``dD = kron(BT, BT)^T dV``, overlap-added into dx.
+    ``dD = kron(BT, BT)^T dV``, overlap-added into dx. V is always transformed in two passes
+    (``functional.separable_transform``), so the counted zeros are exact.
     """
 
     @staticmethod
@@ -106,71 +90,22 @@ class _WinogradReLUConv(torch.autograd.Function):
         relu: bool,
         count: ActivationCount | None,
     ) -> torch.Tensor:
-        geo, fmt = geometry(x, q, tf, pad), memory_format(x)
-        a, m = geo.a, geo.m
-        flat = _flat_transforms(tf, x.device, x.dtype)
-        q_pos = q.permute(2, 3, 0, 1).contiguous().view(a * a, geo.k, geo.c)
-        hp, wp = geo.padded
-        xp = F.pad(x, (pad, wp - geo.w - pad, pad, hp - geo.h - pad))
-        out = torch.empty(
-            (geo.n, geo.k, geo.th * m, geo.tw * m),
-            dtype=x.dtype,
-            device=x.device,
-            memory_format=fmt,
-        )
-        keep_v = ctx.needs_input_grad[1] or (relu and ctx.needs_input_grad[0])
-        saved = []
-        for n0, part in batch_chunks(geo, x.element_size(), x.device):
-            d = input_tiles(xp[n0 : n0 + part.n], part).view(a * a, -1)
-            v = separable_transform(flat.bt, d).view(a * a, part.tiles, geo.c)
+        def rectify(v: torch.Tensor, part: Geometry) -> torch.Tensor:
             if relu:
                 v = v.clamp_min_(0.0)
             if count is not None:
                 count.add(v, part.n)
-            prod = torch.bmm(q_pos, v.transpose(1, 2))  # (a*a, K, P)
-            y_tiles = flat.out_t @ prod.view(a * a, -1)  # (m*m, K*P)
-            write_output(y_tiles, bias, part, out[n0 : n0 + part.n])
-            saved.append(v if keep_v else None)
-        ctx.geo, ctx.fmt, ctx.tf, ctx.has_bias, ctx.relu = geo, fmt, tf, bias is not None, relu
-        ctx.saved_v = saved
-        ctx.save_for_backward(q_pos)
-        if out.shape[2:] != (geo.ho, geo.wo):
-            return out[:, :, : geo.ho, : geo.wo].contiguous(memory_format=fmt)
-        return out
+            return v
+
+        keep_v = ctx.needs_input_grad[1] or (relu and ctx.needs_input_grad[0])
+        return _tiled_forward(
+            ctx, x, q, bias, tf, pad, keep_v, separable=True, on_tiles=rectify, mask_grad=relu
+        )
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_y: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        geo, fmt, saved_v = ctx.geo, ctx.fmt, ctx.saved_v
-        (q_pos,) = ctx.saved_tensors
-        a, m = geo.a, geo.m
-        flat = _flat_transforms(ctx.tf, grad_y.device, grad_y.dtype)
-        grad_y = grad_y.contiguous(memory_format=fmt)
-        tiled = F.pad(grad_y, (0, geo.tw * m - geo.wo, 0, geo.th * m - geo.ho))
-        need_x, need_q, need_bias = ctx.needs_input_grad[:3]
-        grad_x = None
-        if need_x:
-            shape = (geo.n, geo.c, geo.h, geo.w)
-            grad_x = torch.empty(shape, dtype=grad_y.dtype, device=grad_y.device, memory_format=fmt)
-        d_q = q_pos.new_zeros(q_pos.shape) if need_q else None  # (a*a, K, C)
-        chunks = batch_chunks(geo, grad_y.element_size(), grad_y.device)
-        for (n0, part), v in zip(chunks, saved_v, strict=True):
-            dy = grad_tiles(tiled[n0 : n0 + part.n], part).view(m * m, -1)
-            d_prod = (flat.out_t_adj @ dy).view(a * a, geo.k, part.tiles)
-            if grad_x is not None:
-                d_v = torch.bmm(d_prod.transpose(1, 2), q_pos)  # (a*a, P, C)
-                if ctx.relu:
-                    d_v.masked_fill_(v <= 0, 0.0)
-                d_tiles = _transform_tiles(flat.in_t_adj, flat.bt_adj, d_v.view(a * a, -1))
-                tile_shape = (a, a, part.n, part.th, part.tw, geo.c)
-                overlap_add(d_tiles.view(tile_shape), part, grad_x[n0 : n0 + part.n])
-            if d_q is not None:
-                d_q.baddbmm_(d_prod, v)
-        grad_q = None
-        if d_q is not None:
-            grad_q = d_q.view(a, a, geo.k, geo.c).permute(2, 3, 0, 1).contiguous()
-        grad_bias = grad_y.sum(dim=(0, 2, 3)) if ctx.has_bias and need_bias else None
-        return grad_x, grad_q, grad_bias, None, None, None, None
+        return (*_tiled_backward(ctx, grad_y), None, None, None, None)
 
 
 def winograd_relu_conv2d(
