@@ -17,7 +17,7 @@ from kombu import Queue
 
 from server.config import Settings
 from worker.context import forget_inherited_contexts, worker_settings
-from worker.shutdown import install_child_handler, notify_children
+from worker.shutdown import arm_child_handler, install_child_handler, notify_children
 from worker.threads import apply_thread_budget
 
 logger = logging.getLogger("winoprune.worker")
@@ -89,6 +89,7 @@ def _child_started(**_: Any) -> None:
 
 
 signals.worker_shutting_down.connect(notify_children)
+signals.task_prerun.connect(arm_child_handler)  # after billiard's signal reset
 
 
 @signals.worker_ready.connect

@@ -31,8 +31,17 @@ def _on_signal(_signum: int, _frame: FrameType | None) -> None:
 
 
 def install_child_handler() -> None:
-    """In a pool process: SHUTDOWN_SIGNAL requests a stop at the next training step."""
+    """In a new pool process: forget an inherited request; SHUTDOWN_SIGNAL requests a stop at
+    the next training step."""
     _requested.clear()
+    arm_child_handler()
+
+
+def arm_child_handler(**_: Any) -> None:
+    """Before each task: (re)install the SHUTDOWN_SIGNAL handler. billiard resets a pool
+    process's signals to its exit handler *after* Celery's process-init hooks run, so a handler
+    installed only there is gone by the time a task trains (the child would exit with code 70
+    and the sweeper would count an attempt)."""
     signal.signal(SHUTDOWN_SIGNAL, _on_signal)
 
 
