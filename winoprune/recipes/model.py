@@ -21,6 +21,7 @@ from pydantic import model_validator as _model_validator
 
 from winoprune.models import MODELS, model_names
 from winoprune.models.wrelu import InputLayer
+from winoprune.recipes.adder_rules import AdderSpec, PScheduleSpec
 from winoprune.recipes.fields import (
     AUTO_LR,
     DEVICE_PATTERN,
@@ -58,6 +59,7 @@ from winoprune.recipes.rules import (
     DEFAULT_GRAD_EXPONENT,
     TARGET_DOMAIN,
     data_rules,
+    layers_rules,
     lr_finder_rules,
     model_rules,
     optimizer_rules,
@@ -67,8 +69,10 @@ from winoprune.recipes.rules import (
     sparsity_schedule_rules,
     stage_rules,
 )
+from winoprune.recipes.tile import DEFAULT_TILE, Tile, tile_summation, tile_transform
+from winoprune.winograd.accurate import Summation
 from winoprune.winograd.relu import QInit
-from winoprune.winograd.transforms import standard_transform
+from winoprune.winograd.transforms import WinogradTransform
 
 
 class ModelSpec(StrictModel):
@@ -88,6 +92,8 @@ class ModelSpec(StrictModel):
     # variance-scaling, their code's)
     input_layer: InputLayer | None = Field(default=None, exclude_if=unset)
     q_init: QInit | None = Field(default=None, exclude_if=unset)
+    # adder models only (models.adder): adder-layer options (recipes.adder_rules.AdderSpec)
+    adder: AdderSpec | None = Field(default=None, exclude_if=unset)
 
     _rules = check_rules(model_rules)
 
@@ -126,6 +132,21 @@ class LayersSpec(StrictModel):
     # layers (F(2, r_i) pieces) and are pruned; off by default, and then left out of the
     # canonical JSON so that older recipes keep their sha256
     dwm: bool = Field(default=False, exclude_if=is_zero)
+    # per-layer targets from a sensitivity scan (issue 17): "sensitivity" with a scan (service:
+    # its id; locally: its sensitivity.json) is resolved at submit time into explicit overrides
+    # reaching `allocation_target` (null: the largest stage target) as overall Winograd
+    # sparsity; unset, all three stay out of the canonical JSON (old hashes unchanged)
+    allocation: Literal["sensitivity"] | None = Field(default=None, exclude_if=unset)
+    scan: Annotated[str, Field(min_length=1, max_length=4096)] | None = Field(
+        default=None, exclude_if=unset
+    )
+    allocation_target: Sparsity | None = Field(default=None, exclude_if=unset)
+    # the provenance a resolved recipe keeps: "scan:<id>" or the file's name
+    allocated_from: Annotated[str, Field(max_length=4096)] | None = Field(
+        default=None, exclude_if=unset
+    )
+
+    _rules = check_rules(layers_rules)
 
 
 class OptimizerSpec(StrictModel):
@@ -211,6 +232,8 @@ class PretrainSpec(StrictModel):
     optimizer: OptimizerSpec
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     lr_finder: LRFinderSpec | None = Field(default=None, exclude_if=unset)
+    # Winograd adder models only: the l2-to-l1 exponent schedule (recipes.adder_rules)
+    p_schedule: PScheduleSpec | None = Field(default=None, exclude_if=unset)
 
     _rules = check_rules(pretrain_rules)
 
@@ -231,6 +254,8 @@ class Stage(StrictModel):
     grad_exponent: GradExponent | None = None  # winograd-direct only; 1.5 there with sgd
     lr_finder: LRFinderSpec | None = Field(default=None, exclude_if=unset)
     sparsity_schedule: SparsityScheduleSpec | None = Field(default=None, exclude_if=unset)
+    # Winograd adder models only: the l2-to-l1 exponent schedule (recipes.adder_rules)
+    p_schedule: PScheduleSpec | None = Field(default=None, exclude_if=unset)
     # every BatchNorm's momentum in this stage (torch: running <- (1 - m) running + m batch);
     # the authors use 1e-4 in the VGG Winograd stages. null: the model's own (0.1)
     bn_momentum: (
@@ -277,7 +302,7 @@ class Recipe(StrictModel):
     description: Annotated[str, Field(max_length=10_000)] = ""
     model: ModelSpec
     data: DataSpec = Field(default_factory=DataSpec)
-    tile: str = "F(4,3)"
+    tile: Tile = DEFAULT_TILE  # a name, or {m, r, points, form, channel_sum, order} (tile.py)
     method: Method = "spatial-winograd"
     layers: LayersSpec = Field(default_factory=LayersSpec)
     pretrain: PretrainSpec | None = None
@@ -295,13 +320,13 @@ class Recipe(StrictModel):
 
     _rules = check_rules(recipe_rules)
 
-    @field_validator("tile")
-    @classmethod
-    def _tile(cls, value: str) -> str:
-        try:
-            return standard_transform(value).name  # canonical spelling, e.g. "F(4,3)"
-        except ValueError as exc:
-            raise ValueError(str(exc).removeprefix("tile: ")) from None
+    def transform(self) -> WinogradTransform:
+        """The Winograd transform of ``tile`` (its points and form)."""
+        return tile_transform(self.tile)
+
+    def summation(self) -> Summation:
+        """The Winograd layers' channel-sum and transform-order options of ``tile``."""
+        return tile_summation(self.tile)
 
     def canonical_json(self) -> str:
         """Sorted keys, no whitespace, defaults filled in: equal recipes give equal strings."""
@@ -325,10 +350,12 @@ class Recipe(StrictModel):
         """``build_model`` options of the recipe's model: ``tile`` and the model section's
         ``input_layer`` / ``q_init`` where the model takes them (Winograd-ReLU models)."""
         values = {
-            "tile": self.tile,
+            "tile": self.tile if isinstance(self.tile, str) else self.transform(),
             "input_layer": self.model.input_layer,
             "q_init": self.model.q_init,
         }
+        if self.model.adder is not None:
+            values.update(self.model.adder.build_options())
         accepted = MODELS[self.model.name].options
         return {k: v for k, v in values.items() if k in accepted and v is not None}
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from winoprune.models import MODELS
 from winoprune.models.wrelu import KERNEL
-from winoprune.winograd.transforms import standard_transform
 
 Rules = list[tuple[str, str]]
 WRELU_METHODS = ("winograd-relu", "dense")
@@ -50,8 +49,8 @@ def winograd_relu_rules(recipe: Any) -> Rules:
                 f"got {recipe.method}",
             )
         )
-    if standard_transform(recipe.tile).r != KERNEL:
-        rules.append(("tile", f"Winograd-ReLU layers are 3x3 convs: F(m,3), got {recipe.tile}"))
+    if (tf := recipe.transform()).r != KERNEL:
+        rules.append(("tile", f"Winograd-ReLU layers are 3x3 convs: F(m,3), got {tf.name}"))
     if recipe.model.input_layer == "spatial" and recipe.layers.first_layer != "dense":
         rules.append(
             (

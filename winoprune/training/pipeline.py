@@ -55,7 +55,6 @@ from winoprune.training.stage_settings import StageSettings
 from winoprune.training.stages import PRETRAIN_STAGE, StagePlan, layer_policy, plan_stages
 from winoprune.training.state import CheckpointState
 from winoprune.winograd.layers import convert_model, winograd_domain_layers
-from winoprune.winograd.transforms import standard_transform
 
 LR_KEY = "base_lr"  # checkpoint sidecar extra: the stage's base lr (the range test's choice)
 LR_FINDER_STREAM = 0x1F1D  # seed stream of the range test's batches, apart from the epochs'
@@ -77,7 +76,7 @@ class Pipeline(CheckpointState):
         self.cb = callbacks or Callbacks()
         self.sha = recipe.sha256()
         self.device = resolve_device(recipe.device)
-        self.tf = standard_transform(recipe.tile)
+        self.tf = recipe.transform()  # the tile's points and form (recipes.tile)
         self.policy = layer_policy(recipe)
         self.plan = plan_stages(recipe)
         self.stage_settings = StageSettings(recipe, self.plan, self.policy)  # dropout, BN momentum
@@ -117,6 +116,7 @@ class Pipeline(CheckpointState):
             kernel_sizes=(self.tf.r,),
             transform=self.tf,
             dwm=self.policy.dwm,
+            summation=self.recipe.summation(),
         )
         self.masks = winograd_masks(self.model, self.masks)
         self.cb.on_log(f"converted to {self.tf.name}: {', '.join(report.converted)}")

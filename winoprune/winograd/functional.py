@@ -25,6 +25,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from winoprune.winograd.accurate import Summation, channel_product, transform_tile_pair
 from winoprune.winograd.tiling import (
     Geometry,
     batch_chunks,
@@ -130,11 +131,13 @@ def _tiled_forward(
     separable: bool = False,
     on_tiles: TileHook | None = None,
     mask_grad: bool = False,
+    sums: Summation | None = None,
 ) -> torch.Tensor:
     """The forward steps of ``_WinogradConv`` (and of ``winograd.relu``'s layer), chunk by chunk:
     gather D, ``V = BT d B`` (``separable``: always two a x a passes), ``V' = on_tiles(V)``,
     ``M_s = Q_s V'_s^T``, ``Y = kron(AT, AT) M`` scattered into y (N, K, Ho, Wo). ``keep_v``
-    saves V' for the backward pass; ``mask_grad`` makes it mask dV with ``V' > 0``."""
+    saves V' for the backward pass; ``mask_grad`` makes it mask dV with ``V' > 0``; ``sums``:
+    the channel sum and transform order of ``winograd.accurate`` (forward only)."""
     geo, fmt = geometry(x, q, tf, pad), memory_format(x)
     a, m = geo.a, geo.m
     flat = _flat_transforms(tf, x.device, x.dtype)
@@ -151,14 +154,20 @@ def _tiled_forward(
     saved = []
     for n0, part in batch_chunks(geo, x.element_size(), x.device):
         d = input_tiles(xp[n0 : n0 + part.n], part).view(a * a, -1)
-        if separable:
+        if sums is not None and sums.order == "huffman":
+            v = transform_tile_pair(flat.bt, d, "huffman").view(a * a, part.tiles, geo.c)
+        elif separable:
             v = separable_transform(flat.bt, d).view(a * a, part.tiles, geo.c)
         else:
             v = _transform_tiles(flat.in_t, flat.bt, d).view(a * a, part.tiles, geo.c)
         if on_tiles is not None:
             v = on_tiles(v, part)
-        prod = torch.bmm(q_pos, v.transpose(1, 2))  # (a*a, K, P)
-        y_tiles = flat.out_t @ prod.view(a * a, -1)  # (m*m, K*P)
+        prod = channel_product(q_pos, v, sums.channel_sum if sums else "blas")  # (a*a, K, P)
+        if sums is not None and sums.order == "huffman":
+            at = transform_matrices(tf, x.device, x.dtype)[0]
+            y_tiles = transform_tile_pair(at, prod.view(a * a, -1), "huffman")
+        else:
+            y_tiles = flat.out_t @ prod.view(a * a, -1)  # (m*m, K*P)
         write_output(y_tiles, bias, part, out[n0 : n0 + part.n])
         saved.append(v if keep_v else None)
     ctx.geo, ctx.fmt, ctx.tf, ctx.has_bias = geo, fmt, tf, bias is not None
@@ -226,13 +235,15 @@ class _WinogradConv(torch.autograd.Function):
         bias: torch.Tensor | None,
         tf: WinogradTransform,
         pad: int,
+        sums: Summation | None = None,
     ) -> torch.Tensor:
-        return _tiled_forward(ctx, x, q, bias, tf, pad, keep_v=ctx.needs_input_grad[1])
+        keep_v = ctx.needs_input_grad[1]
+        return _tiled_forward(ctx, x, q, bias, tf, pad, keep_v=keep_v, sums=sums)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_y: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        return (*_tiled_backward(ctx, grad_y), None, None)
+        return (*_tiled_backward(ctx, grad_y), None, None, None)
 
 
 def winograd_conv2d(
@@ -241,6 +252,7 @@ def winograd_conv2d(
     tf: WinogradTransform,
     bias: torch.Tensor | None = None,
     padding: int | None = None,
+    sums: Summation | None = None,
 ) -> torch.Tensor:
     """Stride-1 cross-correlation of x (N, C, H, W) with Winograd weights q (K, C, a, a).
 
@@ -248,11 +260,13 @@ def winograd_conv2d(
     zero-padded to whole m x m output tiles, transformed (``V = BT d B``), multiplied by q in one
     batched GEMM over the a*a positions (``M = Q V`` summing over channels) and transformed back
     (``Y = AT M A``); the extra rows and columns are cropped. ``padding`` defaults to r // 2.
-    Device and dtype follow x; gradients flow to x, q and bias.
+    Device and dtype follow x; gradients flow to x, q and bias. ``sums``: channel-sum and
+    transform-order options (``winograd.accurate.Summation``; None: the GEMM's order).
     """
     pad = tf.r // 2 if padding is None else padding
     _check_inputs(x, q, tf, bias, pad)
-    return _WinogradConv.apply(x, q, bias, tf, pad)
+    options = None if sums is None or sums.is_default else sums
+    return _WinogradConv.apply(x, q, bias, tf, pad, options)
 
 
 def _check_inputs(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from winoprune.winograd.accurate import DEFAULT_SUMMATION, Summation
 from winoprune.winograd.convert import check_channels, load_conv, spatial_conv, zero_bias
 from winoprune.winograd.dwm import DEFAULT_DWM_M, DWMConv2d, dwm_ineligibility
 from winoprune.winograd.functional import to_winograd, transform_matrices, winograd_conv2d
@@ -31,6 +32,7 @@ class WinogradConv2d(nn.Module):
         bias: bool = True,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        summation: Summation | None = None,
     ) -> None:
         super().__init__()
         check_channels(in_channels, out_channels)
@@ -42,6 +44,7 @@ class WinogradConv2d(nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.transform = transform
+        self.summation = summation or DEFAULT_SUMMATION  # forward numerics (winograd.accurate)
         self.padding = transform.r // 2 if padding is None else padding
         spatial = torch.empty(out_channels, in_channels, transform.r, transform.r, dtype=dtype)
         nn.init.kaiming_uniform_(spatial, a=5**0.5)
@@ -55,7 +58,9 @@ class WinogradConv2d(nn.Module):
         return (self.transform.r, self.transform.r)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return winograd_conv2d(x, self.weight, self.transform, self.bias, self.padding)
+        return winograd_conv2d(
+            x, self.weight, self.transform, self.bias, self.padding, sums=self.summation
+        )
 
     def extra_repr(self) -> str:
         return (
@@ -65,7 +70,11 @@ class WinogradConv2d(nn.Module):
 
     @classmethod
     def from_conv2d(
-        cls, conv: nn.Conv2d, m: int = 4, transform: WinogradTransform | None = None
+        cls,
+        conv: nn.Conv2d,
+        m: int = 4,
+        transform: WinogradTransform | None = None,
+        summation: Summation | None = None,
     ) -> WinogradConv2d:
         """Convert an eligible nn.Conv2d (stride 1, square kernel, no groups or dilation)."""
         reason = ineligibility(conv)
@@ -83,6 +92,7 @@ class WinogradConv2d(nn.Module):
             bias=conv.bias is not None,
             device=conv.weight.device,
             dtype=conv.weight.dtype,
+            summation=summation,
         )
         q = to_winograd(conv.weight.detach().double(), tf)
         load_conv(layer, q.to(conv.weight.dtype), conv)
@@ -166,13 +176,15 @@ def convert_model(
     transform: WinogradTransform | None = None,
     dwm: bool = False,
     dwm_m: int = DEFAULT_DWM_M,
+    summation: Summation | None = None,
 ) -> ConversionReport:
     """Swap every eligible conv (3x3 stride 1 by default) for a WinogradConv2d, in place.
 
     ``include``/``exclude`` are fnmatch patterns on module names (e.g. "features.*");
     with ``include`` only matching convs are converted. ``dwm``: every other conv (strided, 1x1,
     kernels not in ``kernel_sizes``; not grouped or dilated) becomes a DWMConv2d with
-    F(dwm_m, r_i) pieces (``uses_dwm``).
+    F(dwm_m, r_i) pieces (``uses_dwm``). ``summation``: the Winograd layers' channel-sum and
+    transform-order options (``winograd.accurate``).
     """
     report = ConversionReport()
     for name, module in list(model.named_modules()):
@@ -193,7 +205,8 @@ def convert_model(
             report.skipped[name] = reason
             continue
         tf = transform if transform and transform.r == module.kernel_size[0] else None
-        _set_submodule(model, name, WinogradConv2d.from_conv2d(module, m=m, transform=tf))
+        layer = WinogradConv2d.from_conv2d(module, m=m, transform=tf, summation=summation)
+        _set_submodule(model, name, layer)
         report.converted.append(name)
     return report
 

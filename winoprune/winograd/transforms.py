@@ -213,8 +213,11 @@ def _inverse(a: Matrix) -> Matrix:
     return [row[n:] for row in aug]
 
 
-def standard_transform(name: str) -> WinogradTransform:
-    """Look up a transform by its name: "F(2,3)", "F(4,3)", "F(6,3)", "F(4,5)" or "2x3" style."""
+def standard_transform(name: str | WinogradTransform) -> WinogradTransform:
+    """Look up a transform by its name: "F(2,3)", "F(4,3)", "F(6,3)", "F(4,5)" or "2x3" style
+    (a WinogradTransform, e.g. one with chosen points, is returned as it is)."""
+    if isinstance(name, WinogradTransform):
+        return name
     s = name.strip().upper().replace(" ", "")
     for prefix in ("F(", "F"):
         if s.startswith(prefix):
