@@ -19,6 +19,8 @@ STORED_LAYER_COLUMNS = (
     # Winograd-ReLU layers' winograd rows only (else null): activation density on the
     # evaluation set and the products per image with both factors nonzero
     "activation_density", "mult_activation_sparse",
+    # additions per image and the energy estimate, pJ (winoprune.pruning.operations)
+    "additions", "energy_pj",
 )  # fmt: skip
 # derived (server.results.reduction): the layer's direct cost, and for winograd rows the
 # multiplication reduction versus direct convolution (direct / sparse Winograd)

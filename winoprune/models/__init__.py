@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from winoprune.models import adder
 from winoprune.models.convpool import ConvPoolCNNC, rescale_dropout
 from winoprune.models.resnet import ResNet18
 from winoprune.models.resnet_torchvision import ResNet18TV
@@ -45,8 +46,11 @@ class ModelEntry:
     options: tuple[str, ...] = ()
     # built with Winograd-domain-ReLU layers (Liu et al. 2018): trained and pruned as such
     winograd_relu: bool = False
+    # built with adder layers (models.adder): "adder" (AdderNet) or "winograd-adder" (Li et al.)
+    adder: adder.Kind | None = None
 
 
+MODELS_BASE_CLASSES = {"vgg-nagadomi": 10, "convpool-cnn-c": 100, "digits-cnn": 10}
 MODELS: dict[str, ModelEntry] = {
     "vgg-nagadomi": ModelEntry(
         VGGNagadomi, 10, (3, 32, 32), True, "VGG-nagadomi, CIFAR-10 (8 3x3 convs, 3 FC)"
@@ -107,6 +111,20 @@ MODELS: dict[str, ModelEntry] = {
         SEQUENTIAL_OPTIONS,
         winograd_relu=True,
     ),
+    # AdderNet (Chen et al. 2020) and Winograd AdderNet (Li et al. 2021) variants (models.adder)
+    **{
+        f"{base}-{suffix}": ModelEntry(
+            getattr(adder, f"{base.replace('-', '_')}_{suffix}"),
+            MODELS_BASE_CLASSES[base],
+            (1, 8, 8) if base == "digits-cnn" else (3, 32, 32),
+            base == "vgg-nagadomi",
+            f"{base} with {kind} layers (first conv and classifier multiply)",
+            adder.WADDER_OPTIONS if kind == "winograd-adder" else adder.ADDER_OPTIONS,
+            adder=kind,
+        )
+        for base in ("vgg-nagadomi", "convpool-cnn-c", "digits-cnn")
+        for suffix, kind in adder.VARIANTS
+    },
 }
 
 

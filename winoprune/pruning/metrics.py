@@ -23,12 +23,16 @@ from typing import Literal
 import torch
 from torch import nn
 
+from winoprune.pruning.adder_rows import adder_row_fields
 from winoprune.pruning.dwm import piece_stats
+from winoprune.pruning.operations import direct_ops, winograd_ops
 from winoprune.pruning.spatial import transform_for_kernel
+from winoprune.winograd.adder import AdderConv2d
 from winoprune.winograd.dwm import DWMConv2d, DWMLayout, dwm_layout
 from winoprune.winograd.functional import to_winograd
 from winoprune.winograd.layers import WinogradConv2d, ineligibility, uses_dwm
 from winoprune.winograd.transforms import WinogradTransform
+from winoprune.winograd.wadder import WinogradAdderConv2d
 
 Domain = Literal["spatial", "winograd"]
 
@@ -69,6 +73,10 @@ class LayerStat(_DerivedReduction):
     # image with both factors nonzero (beside the weight-only mult_winograd_sparse)
     activation_density: float | None = None
     mult_activation_sparse: int | None = None
+    # additions per image and the energy estimate of this row's way of computing the layer
+    # (pruning.operations: counting rules and per-operation costs); None for DWM rows
+    additions: int | None = None
+    energy_pj: float | None = None
     # derived, not an argument: mult_direct / mult_winograd_sparse (see mult_reduction)
     mult_reduction: float | None = field(default=None, init=False)
 
@@ -92,6 +100,9 @@ class ModelSummary(_DerivedReduction):
     mult_activation_sparse: int | None = None
     activation_density: float | None = None
     activation_mult_reduction: float | None = None
+    # over all conv rows of the totals (None when a row has no count: DWM)
+    additions: int | None = None
+    energy_pj: float | None = None
     # derived, not an argument: mult_direct / mult_winograd_sparse over all convs
     mult_reduction: float | None = field(default=None, init=False)
 
@@ -113,7 +124,7 @@ def output_sizes(model: nn.Module, input_shape: tuple[int, int, int]) -> dict[st
     convs = {
         n: m
         for n, m in model.named_modules()
-        if isinstance(m, nn.Conv2d | WinogradConv2d | DWMConv2d)
+        if isinstance(m, nn.Conv2d | WinogradConv2d | DWMConv2d | AdderConv2d | WinogradAdderConv2d)
     }
     sizes: dict[str, tuple[int, int]] = {}
     handles = [
@@ -158,7 +169,9 @@ def layer_stats(
         if name not in sizes:
             continue
         ho, wo = sizes[name]
-        if isinstance(module, WinogradConv2d):
+        if isinstance(module, AdderConv2d | WinogradAdderConv2d):
+            rows.append(LayerStat(**adder_row_fields(name, module, ho, wo)))
+        elif isinstance(module, WinogradConv2d):
             rows.append(_winograd_row(name, module.weight.detach(), module.transform, ho, wo))
         elif isinstance(module, DWMConv2d):
             rows.append(_dwm_row(name, module.weight.detach(), module.layout, ho, wo))
@@ -189,9 +202,13 @@ def _spatial_rows(
     w = conv.weight.detach()
     direct = w.numel() * ho * wo  # K * (C / groups) * kh * kw per output pixel
     nnz = int((w != 0).sum().item())
+    ops = direct_ops(direct)
     rows = [
-        LayerStat(name, "spatial", w.numel(), nnz, 1 - nnz / w.numel(), direct, direct, None, None)
-    ]
+        LayerStat(
+            name, "spatial", w.numel(), nnz, 1 - nnz / w.numel(), direct, direct, None, None,
+            additions=ops.additions, energy_pj=ops.energy_pj,
+        )
+    ]  # fmt: skip
     if ineligibility(conv, kernel_sizes) is None:
         tf = transform_for_kernel(conv.kernel_size[0], transform)
         winograd = _winograd_row(name, to_winograd(w, tf), tf, ho, wo)
@@ -211,7 +228,9 @@ def _winograd_row(name: str, q: torch.Tensor, tf: WinogradTransform, ho: int, wo
     tiles = -(-ho // tf.m) * -(-wo // tf.m)
     nnz = int((q != 0).sum().item())
     direct = k * c * tf.r * tf.r * ho * wo
-    return _winograd_stat(name, q, nnz, direct, q.numel() * tiles, nnz * tiles)
+    row = _winograd_stat(name, q, nnz, direct, q.numel() * tiles, nnz * tiles)
+    ops = winograd_ops(nnz * tiles, tf.AT, tf.BT, k, c, tiles)
+    return replace(row, additions=ops.additions, energy_pj=ops.energy_pj)
 
 
 def _dwm_row(name: str, q: torch.Tensor, layout: DWMLayout, ho: int, wo: int) -> LayerStat:
@@ -253,6 +272,10 @@ def summary(rows: Iterable[LayerStat], counted_layers: Iterable[str]) -> ModelSu
         sparse += row.mult_direct if row.mult_winograd_sparse is None else row.mult_winograd_sparse
     sparsity = zeros / entries if entries else 0.0
     totals = ModelSummary(sparsity, zeros, entries, direct, dense, sparse)
+    if layer_rows and all(r.additions is not None for r in layer_rows):
+        additions = sum(r.additions or 0 for r in layer_rows)
+        energy = sum(r.energy_pj or 0.0 for r in layer_rows)
+        totals = replace(totals, additions=additions, energy_pj=energy)
     return _with_activation_totals(totals, layer_rows)
 
 

@@ -24,6 +24,7 @@ from torch import nn
 from winoprune.models import rescale_dropout
 from winoprune.pruning.policy import LayerPolicy, first_conv
 from winoprune.recipes import Recipe
+from winoprune.training.p_schedule import PSchedules
 from winoprune.training.stages import StagePlan
 
 BASE_MOMENTUM_ATTR = "winoprune_base_momentum"
@@ -63,6 +64,7 @@ class StageSettings:
         self.momentum = {i: s.bn_momentum for i, s in enumerate(recipe.stages)}
         self.plans = list(plans)
         self.policy = policy
+        self.p_schedules = PSchedules(recipe, plans)  # Winograd adder layers' exponent
 
     def apply(self, model: nn.Module, plan: StagePlan, epoch: int) -> str:
         """Set dropout rates and BN momentum for ``plan``'s epoch ``epoch``; returns a log line
@@ -81,4 +83,6 @@ class StageSettings:
             if rates:
                 shown = ", ".join(f"{name} {p:.4f}" for name, p in rates.items())
                 notes.append(f"dropout p0 (1 - s)^{self.exponent:g}: {shown}")
+        if p_note := self.p_schedules.apply(model, plan, epoch):
+            notes.append(p_note)
         return "; ".join(notes)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from torch import nn
 
-from winoprune.models import build_model
+from winoprune.models import MODELS, build_model
 from winoprune.recipes import Recipe, load_recipe
 from winoprune.training.stages import layer_policy, plan_stages
 from winoprune.winograd.layers import convert_model
@@ -44,6 +44,12 @@ SAYS: dict[str, tuple[list[str], str]] = {
     "convpool-cnn-c-wrelu": ([f"features.conv{i}" for i in range(7)], "features.conv0"),
     "resnet18-var-wrelu": (RESNET, "conv1"),
     "digits-cnn-wrelu": ([f"features.conv{i}" for i in range(4)], "features.conv0"),
+    # adder variants (AdderNet, Winograd AdderNet): trained with method dense, nothing pruned
+    **{
+        f"{base}-{kind}": ([], "features.conv0")
+        for base in ("vgg-nagadomi", "convpool-cnn-c", "digits-cnn")
+        for kind in ("adder", "wadder")
+    },
 }
 # DWM recipes (layers.dwm): every conv of the model is a Winograd layer and pruned
 DWM_SAYS: dict[str, tuple[list[str], str]] = {
@@ -97,8 +103,9 @@ def test_every_shipped_recipe_prunes_the_layers_it_says(path: Path) -> None:
         recipe.model.name, recipe.model.width, recipe.tile, recipe.layers.dwm
     )
     plans = plan_stages(recipe)
-    if not any(p.prunes for p in plans):  # a dense control prunes nothing
-        assert path.name.startswith("dense") and {p.type for p in plans} <= {"pretrain", "dense"}
+    if not any(p.prunes for p in plans):  # a dense control (or an adder model) prunes nothing
+        trained_only = path.name.startswith("dense") or MODELS[recipe.model.name].adder
+        assert trained_only and {p.type for p in plans} <= {"pretrain", "dense"}
     for plan in (p for p in plans if p.prunes):
         model = winograd if plan.domain == "winograd" else spatial
         targets = policy.layer_targets(model, plan.target)

@@ -66,6 +66,9 @@ export function layerRecords(columns) {
     // activations and the products per image with both factors nonzero; null elsewhere
     activation_density: columns.activation_density ? columns.activation_density[i] : null,
     mult_activation_sparse: columns.mult_activation_sparse ? columns.mult_activation_sparse[i] : null,
+    // additions per image and the energy estimate, pJ (null for older rows and DWM layers)
+    additions: columns.additions ? columns.additions[i] : null,
+    energy_pj: columns.energy_pj ? columns.energy_pj[i] : null,
   }));
 }
 
