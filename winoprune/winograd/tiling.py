@@ -128,6 +128,9 @@ def overlap_add(d_tiles: torch.Tensor, geo: Geometry, out: torch.Tensor) -> None
     runs (a col2im). Copies then unblock it and crop the padding.
     """
     m, a, th, tw = geo.m, geo.a, geo.th, geo.tw
+    if geo.h % m == 0 and geo.w % m == 0 and geo.pad <= a - m and out.is_contiguous():
+        _overlap_add_aligned(d_tiles, geo, out)
+        return
     extra = -(-a // m) - 1  # blocks a tile reaches beyond its own
     blocked = d_tiles.new_empty((m, m, geo.n, th + extra, tw + extra, geo.c))
     if extra:
@@ -142,3 +145,45 @@ def overlap_add(d_tiles: torch.Tensor, geo: Geometry, out: torch.Tensor) -> None
     full = out.new_empty((geo.n, geo.c, (th + extra) * m, (tw + extra) * m))
     full.view(geo.n, geo.c, th + extra, m, tw + extra, m).copy_(blocked.permute(2, 5, 3, 0, 4, 1))
     out.copy_(full[:, :, geo.pad : geo.pad + geo.h, geo.pad : geo.pad + geo.w])
+
+
+def _segments(a: int, m: int, pad: int) -> list[tuple[int, int, int, int]]:
+    """(lo, hi, block offset, u0) of the tile rows p in [lo, hi) that land in one output block:
+    padded row ``t*m + p`` is output row ``(t + offset - 1) * m + u0 + (p - lo)``."""
+    segments = []
+    for k in range(-1, a // m + 1):
+        lo, hi = max(0, pad + k * m), min(a, pad + (k + 1) * m)
+        if lo < hi:
+            segments.append((lo, hi, k + 1, lo - pad - k * m))
+    return segments
+
+
+def _overlap_add_aligned(d_tiles: torch.Tensor, geo: Geometry, out: torch.Tensor) -> None:
+    """``overlap_add`` for H and W multiples of m (and pad <= a - m): the blocked buffer is
+    shifted by the padding (block 1 starts at output row 0), so one copy unblocks it straight
+    into out, with no cropped intermediate. The (pad, pad) segment (m x m, every tile) is
+    copied, the others added, each into a shifted slice with contiguous channel runs."""
+    m, th, tw = geo.m, geo.th, geo.tw
+    segments = _segments(geo.a, m, geo.pad)
+    bh = th + max(s[2] for s in segments) + 1
+    bw = tw + max(s[2] for s in segments) + 1
+    blocked = d_tiles.new_empty((m, m, geo.n, bh, bw, geo.c))
+    blocked[:, :, :, 0].zero_()
+    blocked[:, :, :, 1 + th :].zero_()
+    blocked[:, :, :, 1 : 1 + th, 0].zero_()
+    blocked[:, :, :, 1 : 1 + th, 1 + tw :].zero_()
+    main = (geo.pad, geo.pad + m, 1, 0)
+    blocked[:, :, :, 1 : 1 + th, 1 : 1 + tw].copy_(
+        d_tiles[geo.pad : geo.pad + m, geo.pad : geo.pad + m]
+    )
+    for lo_i, hi_i, bi, ui in segments:
+        for lo_j, hi_j, bj, uj in segments:
+            if (lo_i, hi_i, bi, ui) == main and (lo_j, hi_j, bj, uj) == main:
+                continue
+            dst = blocked[
+                ui : ui + hi_i - lo_i, uj : uj + hi_j - lo_j, :, bi : bi + th, bj : bj + tw
+            ]
+            dst.add_(d_tiles[lo_i:hi_i, lo_j:hi_j])
+    hb, wb = geo.h // m, geo.w // m
+    dst_view = out.view(geo.n, geo.c, hb, m, wb, m)
+    dst_view.copy_(blocked[:, :, :, 1 : 1 + hb, 1 : 1 + wb].permute(2, 5, 3, 0, 4, 1))

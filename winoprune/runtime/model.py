@@ -1,0 +1,92 @@
+"""Run the op chain of an export: ``SparseModel(ops, tensors, tf)(x)`` -> logits (N, classes).
+
+Ops and tensors are those of ``graph.trace_ops`` (float32, Q dense (K, C, a, a) per Winograd
+layer); each Winograd layer becomes a ``conv.SparseWinogradConv`` with its own product strategy.
+Inference only: everything runs under ``torch.inference_mode``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from winoprune.runtime.conv import SparseWinogradConv
+from winoprune.winograd.transforms import WinogradTransform
+
+Step = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _step(
+    op: dict[str, Any], ts: dict[str, Any], tf: WinogradTransform, strategy: str | None
+) -> Step:
+    kind = op["op"]
+    if kind == "winograd_conv":
+        return SparseWinogradConv(ts["q"], ts.get("bias"), tf, op["padding"], strategy)
+    if kind == "conv":
+        w, b, s, p = ts["weight"], ts.get("bias"), op["stride"], op["padding"]
+        return lambda x: F.conv2d(x, w, b, stride=s, padding=p)
+    if kind == "linear":
+        w, b = ts["weight"], ts.get("bias")
+        return lambda x: F.linear(x, w, b)
+    if kind == "relu":
+        return lambda x: x.relu_()
+    if kind == "maxpool":
+        k, s, p = op["kernel"], op["stride"], op["padding"]
+        return lambda x: F.max_pool2d(x, k, s, p)
+    if kind == "avgpool":
+        return lambda x: F.adaptive_avg_pool2d(x, 1)
+    if kind == "flatten":
+        return lambda x: torch.flatten(x, 1)
+    raise ValueError(f"manifest: unknown op {kind!r}")
+
+
+class SparseModel:
+    """An exported model, runnable: ``model(x)`` with x (N, C, H, W) float32 on the CPU.
+
+    ``strategy`` forces one product strategy on every Winograd layer (benchmarks compare them);
+    None lets each layer choose from its density (``conv.choose_strategy``).
+    """
+
+    def __init__(
+        self,
+        ops: list[dict[str, Any]],
+        tensors: dict[str, dict[str, torch.Tensor]],
+        tf: WinogradTransform,
+        strategy: str | None = None,
+    ) -> None:
+        self.ops, self.tf, self.tensors = ops, tf, tensors
+        self.steps = [
+            _step(op, {k: v for k, v in tensors.get(op.get("name", ""), {}).items()}, tf, strategy)
+            for op in ops
+        ]
+
+    def layer_strategies(self) -> dict[str, str]:
+        """The product strategy of each Winograd layer, by name."""
+        return {
+            op["name"]: step.strategy
+            for op, step in zip(self.ops, self.steps, strict=True)
+            if isinstance(step, SparseWinogradConv)
+        }
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            x = x.float().contiguous()
+            for step in self.steps:
+                x = step(x)
+            return x
+
+    def timed(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The output and seconds spent in each named op (conv, Winograd conv, linear)."""
+        seconds: dict[str, float] = {}
+        with torch.inference_mode():
+            x = x.float().contiguous()
+            for op, step in zip(self.ops, self.steps, strict=True):
+                start = time.perf_counter()
+                x = step(x)
+                if "name" in op:
+                    seconds[op["name"]] = time.perf_counter() - start
+        return x, seconds
