@@ -66,3 +66,7 @@ def enqueue_run(
 ) -> None:
     """Send a run's next slice to its queue: the API's dispatch hook (call after the commit)."""
     default_dispatcher()(run_id, token=token, countdown=countdown, queue=queue)
+
+
+# the sensitivity scans' tasks (issue 17) register on the same app
+from worker.sensitivity_tasks import enqueue_scan  # noqa: E402, F401  (registers its tasks)

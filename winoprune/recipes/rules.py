@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from winoprune.models import MODELS
+from winoprune.recipes.adder_rules import adder_model_rules, adder_rules
 from winoprune.recipes.wrelu_rules import model_option_rules, winograd_relu_rules
 
 Rules = list[tuple[str, str]]
@@ -36,7 +37,7 @@ IMAGEFOLDER_DEFAULT_SIZE = 224
 
 def model_rules(model: Any) -> Rules:
     """Build options only where the model takes them (``wrelu_rules``)."""
-    return model_option_rules(model)
+    return model_option_rules(model) + adder_model_rules(model)
 
 
 def data_rules(data: Any) -> Rules:
@@ -244,6 +245,21 @@ def _model_data_rules(model: Any, data: Any) -> Rules:
     return rules
 
 
+def layers_rules(layers: Any) -> Rules:
+    """A sensitivity allocation names its scan; its overrides come from the scan."""
+    rules: Rules = []
+    if layers.allocation is None:
+        for name in ("scan", "allocation_target"):
+            if getattr(layers, name) is not None:
+                rules.append((name, "only with allocation: sensitivity"))
+    else:
+        if layers.scan is None:
+            rules.append(("scan", "allocation: sensitivity needs the scan (its id or file)"))
+        if layers.overrides:
+            rules.append(("overrides", "the sensitivity allocation sets them; leave them out"))
+    return rules
+
+
 def recipe_rules(recipe: Any) -> Rules:
     """The rules that span sections: start point, stage sequence, targets, model vs data."""
     rules: Rules = []
@@ -253,6 +269,7 @@ def recipe_rules(recipe: Any) -> Rules:
     rules += _target_rules(recipe.stages)
     rules += _model_data_rules(recipe.model, recipe.data)
     rules += winograd_relu_rules(recipe)
+    rules += adder_rules(recipe)
     if recipe.distill is not None and not recipe.stages:
         rules.append(("distill", "needs at least one stage (pretraining is not distilled)"))
     return rules

@@ -170,6 +170,8 @@ def _grad_exponent(stage: Any) -> float:
 
 def layer_policy(recipe: Recipe) -> LayerPolicy:
     layers = recipe.layers
+    if layers.allocation is not None:  # resolved at submit time (recipes.allocation)
+        raise ValueError("layers.allocation: resolve the sensitivity scan into targets first")
     return LayerPolicy(
         first_layer=layers.first_layer,
         first_layer_sparsity=layers.first_layer_sparsity,

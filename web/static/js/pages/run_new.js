@@ -184,6 +184,14 @@ async function start() {
     const note = $("#clone-note");
     note.hidden = false;
     note.textContent = `Cloned from run #${run.id} (${run.name}); edit and submit as a new run.`;
+  } else if (params.get("scan")) {
+    // the Allocate form of a sensitivity scan: its recipe with the per-layer targets
+    const scan = await api.scan(params.get("scan"));
+    recipe = structuredClone(scan.recipe);
+    recipe.layers = { ...(recipe.layers || {}), overrides: JSON.parse(params.get("overrides") || "{}"), allocated_from: `scan:${scan.id}` };
+    const note = $("#clone-note");
+    note.hidden = false;
+    note.textContent = `Per-layer targets from sensitivity scan #${scan.id}; add the stages and submit.`;
   } else {
     const preset = params.get("preset") || (presets.some((p) => p.id === "digits-demo") ? "digits-demo" : presets[0] && presets[0].id);
     select.value = preset || "";

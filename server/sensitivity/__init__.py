@@ -1,0 +1,1 @@
+"""Sensitivity scans: per-layer accuracy-versus-Winograd-sparsity curves as a job type."""
