@@ -35,6 +35,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from provenance import commit, dirty  # noqa: E402
+from tracking_load import (  # noqa: E402
+    METRIC_COLUMNS,
+    list_scenarios,
+    measure_ingestion,
+    metric_values,
+)
 
 from server.auth.service import hash_token  # noqa: E402
 from server.db.migrate import upgrade_to_head  # noqa: E402
@@ -49,7 +55,13 @@ MODELS = ("vgg-nagadomi", "convpool-cnn-c", "resnet18", "digits-cnn")
 STAGES, EPOCHS, LAYERS = 5, 10, 10
 ROWS_PER_RUN = STAGES * EPOCHS * LAYERS * 2
 TOKEN = "wp_benchmark-token-" + uuid.uuid4().hex
-TARGETS_MS = {"list first page": 50.0, "list deep page": 50.0, "layer stats of one run": 100.0}
+TARGETS_MS = {
+    "list first page": 50.0,
+    "list deep page": 50.0,
+    "layer stats of one run": 100.0,
+    "list filtered top1>=0.7, sorted by sparsity": 50.0,
+    "same, one project": 50.0,
+}
 
 
 def create_database(admin_url: str) -> str:
@@ -107,7 +119,7 @@ def seed(url: str, runs: int, layer_rows: int) -> dict[str, Any]:
         columns = (
             "project_id, created_by_id, name, recipe, recipe_sha256, method, model_name,"
             " dataset_name, status, attempt_count, cancel_requested, notes, created_at,"
-            " updated_at"
+            f" updated_at, {METRIC_COLUMNS}"
         )
         with cur.copy(f"COPY runs ({columns}) FROM STDIN") as copy:
             for i in range(runs):
@@ -128,6 +140,7 @@ def seed(url: str, runs: int, layer_rows: int) -> dict[str, Any]:
                         "",
                         created,
                         created,
+                        *metric_values(i, STATUSES[i % 5]),
                     )
                 )
         cur.execute("SELECT id FROM runs ORDER BY id")
@@ -157,7 +170,11 @@ def seed(url: str, runs: int, layer_rows: int) -> dict[str, Any]:
                                 )
         conn.commit()
         cur.execute("ANALYZE")
-    return {"seconds": round(time.perf_counter() - started, 1), "stats_runs": with_stats}
+    return {
+        "seconds": round(time.perf_counter() - started, 1),
+        "stats_runs": with_stats,
+        "projects": project_ids,
+    }
 
 
 def deep_cursor(url: str, depth: int) -> str:
@@ -185,7 +202,7 @@ def start_server(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [sys.executable, "-c", command], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded machine imports torch slowly
     while time.monotonic() < deadline:
         try:
             healthy = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
@@ -278,9 +295,21 @@ def main() -> None:
         "--requests", type=int, default=None, help="per measurement (default 3000; quick 160)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--runs", default=None, help="comma-separated run counts, one database each (10000)"
+    )
+    parser.add_argument(
+        "--only", default="", help="comma-separated scenario name prefixes to measure (all)"
+    )
+    parser.add_argument(
+        "--ingest-requests", type=int, default=None, help="batches per ingestion run (20)"
+    )
     args = parser.parse_args()
     runs, layer_rows, requests = (1_000, 50_000, 160) if args.quick else (10_000, 1_000_000, 3000)
     requests = args.requests or requests
+    sizes = [int(n) for n in args.runs.split(",")] if args.runs else [runs]
+    ingest_requests = args.ingest_requests or (5 if args.quick else 20)
+    wanted = [w for w in args.only.split(",") if w]
     if requests < 20:
         parser.error("--requests: at least 20 (p95 needs a tail)")
     try:
@@ -290,7 +319,69 @@ def main() -> None:
     if any(w < 1 for w in worker_counts):
         parser.error("--workers: each count must be at least 1")
 
-    url = create_database(args.pg_url)
+    results: list[dict[str, Any]] = []
+    ingestion: list[dict[str, Any]] = []
+    for runs in sizes:
+        seeded, depth = _measure_size(args.pg_url, runs, layer_rows, requests, worker_counts,
+                                      wanted, results, ingestion, ingest_requests)  # fmt: skip
+    report = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "processor": platform.processor(),
+        },
+        "commit": commit() + ("+dirty" if dirty() else ""),
+        "config": {
+            "quick": args.quick,
+            "runs": sizes,
+            "layer_rows": layer_rows,
+            "rows_per_run": ROWS_PER_RUN,
+            "deep_page_offset": depth,
+            "requests_per_measurement": requests,
+            "uvicorn_workers": worker_counts,
+            "load_generator": "asyncio raw HTTP/1.1 keep-alive, one process",
+            "seed_seconds": seeded["seconds"],
+        },
+        "results": results,
+        "ingestion": ingestion,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(
+        "\n| scenario | runs | workers | clients | requests | p50 ms | p95 ms | mean ms | req/s |"
+        " target p95 |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        target = f"< {r['target_p95_ms']:g} ms" if r["target_p95_ms"] else ""
+        print(
+            f"| {r['scenario']} | {r['runs']} | {r['workers']} | {r['clients']} | "
+            f"{r['requests']} | {r['p50_ms']} | {r['p95_ms']} | {r['mean_ms']} | "
+            f"{r['throughput_rps']} | {target} |"
+        )
+    for r in ingestion:
+        print(
+            f"ingest: {r['rows_per_s']} layer rows/s ({r['rows_per_request']} per request, "
+            f"{r['workers']} worker(s), {r['runs']} runs; retry added {r['retry_added_rows']} rows)"
+        )
+    print(f"\nwritten to {args.out}")
+
+
+def _measure_size(
+    pg_url: str,
+    runs: int,
+    layer_rows: int,
+    requests: int,
+    worker_counts: list[int],
+    wanted: list[str],
+    results: list[dict[str, Any]],
+    ingestion: list[dict[str, Any]],
+    ingest_requests: int,
+) -> tuple[dict[str, Any], int]:
+    """Seed a database of ``runs`` runs and measure every scenario there (appends rows)."""
+    url = create_database(pg_url)
     process = None
     try:
         upgrade_to_head(url)
@@ -305,8 +396,10 @@ def main() -> None:
             "layer stats of one run": [
                 f"/api/v1/runs/{run_id}/layers" for run_id in seeded["stats_runs"][:200]
             ],
+            **list_scenarios(seeded["projects"][0]),
         }
-        results = []
+        chosen = tuple(wanted)
+        scenarios = {k: v for k, v in scenarios.items() if not chosen or k.startswith(chosen)}
         for workers in worker_counts:
             port = free_port()
             process = start_server(url, port, workers)
@@ -316,6 +409,7 @@ def main() -> None:
                 for clients in (1, 16):
                     row = {
                         "scenario": name,
+                        "runs": runs,
                         "workers": workers,
                         "clients": clients,
                         **measure(port, paths, clients, requests),
@@ -323,6 +417,14 @@ def main() -> None:
                     row["target_p95_ms"] = TARGETS_MS[name] if clients == 16 else None
                     results.append(row)
                     print(row, flush=True)
+            if ingest_requests > 0 and (not wanted or "ingest".startswith(tuple(wanted))):
+                for per_request in (1_000, 5_000):
+                    row = measure_ingestion(
+                        f"http://127.0.0.1:{port}", TOKEN, seeded["projects"][1], per_request,
+                        ingest_requests,
+                    )  # fmt: skip
+                    ingestion.append({"runs": runs, "workers": workers, **row})
+                    print(ingestion[-1], flush=True)
             process.terminate()
             process.wait(timeout=30)
             process = None
@@ -330,44 +432,8 @@ def main() -> None:
         if process is not None:
             process.terminate()
             process.wait(timeout=30)
-        drop_database(args.pg_url, url)
-
-    report = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "processor": platform.processor(),
-        },
-        "commit": commit() + ("+dirty" if dirty() else ""),
-        "config": {
-            "quick": args.quick,
-            "runs": runs,
-            "layer_rows": layer_rows,
-            "rows_per_run": ROWS_PER_RUN,
-            "deep_page_offset": depth,
-            "requests_per_measurement": requests,
-            "uvicorn_workers": worker_counts,
-            "load_generator": "asyncio raw HTTP/1.1 keep-alive, one process",
-            "seed_seconds": seeded["seconds"],
-        },
-        "results": results,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(
-        "\n| scenario | workers | clients | requests | p50 ms | p95 ms | mean ms | req/s |"
-        " target p95 |"
-    )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for r in results:
-        target = f"< {r['target_p95_ms']:g} ms" if r["target_p95_ms"] else ""
-        print(
-            f"| {r['scenario']} | {r['workers']} | {r['clients']} | {r['requests']} | "
-            f"{r['p50_ms']} | {r['p95_ms']} | {r['mean_ms']} | {r['throughput_rps']} | {target} |"
-        )
-    print(f"\nwritten to {args.out}")
+        drop_database(pg_url, url)
+    return seeded, depth
 
 
 if __name__ == "__main__":

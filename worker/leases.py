@@ -82,9 +82,10 @@ def claim(
 
     A queued run or an expired lease counts one more attempt; a handover does not.
     """
-    columns = (Run.status, Run.lease_owner, Run.lease_expires_at, Run.attempt_count)
+    columns = (Run.status, Run.lease_owner, Run.lease_expires_at, Run.attempt_count, Run.external)
     row = session.execute(select(*columns).where(Run.id == run_id)).one_or_none()
-    kind = None if row is None else _claim_kind(row, token, max_attempts)
+    # external runs (tracking API) are fed by their own client: no worker ever takes one
+    kind = None if row is None or row.external else _claim_kind(row, token, max_attempts)
     if row is None or kind is None:
         session.rollback()
         return None

@@ -23,6 +23,7 @@ from server.auth.schemas import (
 from server.db.base import utcnow
 from server.errors import ApiError
 from server.params import IdPath
+from server.projects.service import require_role
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -125,8 +126,10 @@ def create_token(
             403, "tokens can only be created from a login session", field="Authorization"
         )
     expires = utcnow() + timedelta(days=body.expires_in_days) if body.expires_in_days else None
+    if body.project is not None:
+        require_role(session, principal.user, body.project, "viewer")
     row, secret = service.create_api_token(
-        session, principal.user, body.name, list(body.scopes), expires
+        session, principal.user, body.name, list(body.scopes), expires, body.project
     )
     return TokenCreated(**TokenOut.model_validate(row).model_dump(), token=secret)
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from server.params import NoNul
+from server.params import IdField, NoNul
 
 USERNAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 
@@ -38,6 +38,9 @@ class TokenCreate(BaseModel):
     name: Annotated[str, NoNul] = Field(min_length=1, max_length=100)
     scopes: list[Literal["read", "write"]] = Field(default=["read", "write"], min_length=1)
     expires_in_days: int | None = Field(default=90, ge=1, le=3650)
+    project: IdField | None = Field(
+        default=None, description="limit the token to this project (you must be a member)"
+    )
 
 
 class TokenOut(BaseModel):
@@ -52,6 +55,7 @@ class TokenOut(BaseModel):
     last_used_at: datetime | None
     expires_at: datetime | None
     revoked_at: datetime | None
+    project_id: int | None = None
 
 
 class TokenCreated(TokenOut):

@@ -92,9 +92,15 @@ def hash_token(secret: str) -> str:
 
 
 def create_api_token(
-    session: Session, user: User, name: str, scopes: list[str], expires_at: datetime | None
+    session: Session,
+    user: User,
+    name: str,
+    scopes: list[str],
+    expires_at: datetime | None,
+    project_id: int | None = None,
 ) -> tuple[ApiToken, str]:
-    """Create a personal token; returns the row and the secret (shown to the user once)."""
+    """Create a personal token (limited to ``project_id`` when given); returns the row and the
+    secret (shown to the user once)."""
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
         user_id=user.id,
@@ -103,6 +109,7 @@ def create_api_token(
         prefix=secret[:10],
         scopes=" ".join(sorted(set(scopes))),
         expires_at=expires_at,
+        project_id=project_id,
     )
     session.add(row)
     session.commit()

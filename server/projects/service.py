@@ -12,13 +12,25 @@ from server.errors import ApiError, not_found
 ROLE_RANK = {"viewer": 0, "editor": 1, "owner": 2}
 
 
+def token_project(user: User) -> int | None:
+    """The one project a project-scoped API token limits this request to (None: no limit)."""
+    scope: int | None = getattr(user, "token_project_id", None)
+    return scope
+
+
 def member_project_ids(user: User) -> Select[int]:
     """SELECT of the ids of the projects the user is a member of (for scoping queries)."""
-    return select(Membership.project_id).where(Membership.user_id == user.id)
+    query = select(Membership.project_id).where(Membership.user_id == user.id)
+    scope = token_project(user)
+    return query if scope is None else query.where(Membership.project_id == scope)
 
 
 def role_in(session: Session, user: User, project_id: int) -> str | None:
-    """The user's role in the project, or None when not a member."""
+    """The user's role in the project, or None when not a member (or when the request's token
+    is scoped to another project)."""
+    scope = token_project(user)
+    if scope is not None and scope != project_id:
+        return None
     return session.scalar(
         select(Membership.role).where(
             Membership.project_id == project_id, Membership.user_id == user.id
@@ -68,6 +80,8 @@ def list_projects(session: Session, user: User) -> list[tuple[Project, str]]:
         .where(Membership.user_id == user.id)
         .order_by(Project.name)
     )
+    if (scope := token_project(user)) is not None:
+        query = query.where(Project.id == scope)
     return [(project, role) for project, role in session.execute(query)]
 
 

@@ -165,6 +165,33 @@ class Client:
         except httpx.HTTPError as exc:
             raise ClientError(0, f"event stream of run {run_id} broke: {exc}") from None
 
+    # -- tracking API (external runs; winoprune.cli.tracker) ----------------------------------
+    def create_external(self, body: dict[str, Any], key: str) -> Any:
+        """Create an external run (``key``: Idempotency-Key, so a retry returns the same run)."""
+        return self.request("POST", "/tracking/runs", json=body, headers={"Idempotency-Key": key})
+
+    def post_batch(self, run_id: int, batch: dict[str, Any]) -> Any:
+        """Stages, metrics and layer rows of an external run (rows already stored are skipped)."""
+        return self.request("POST", f"/tracking/runs/{run_id}/batches", json=batch)
+
+    def upload_checkpoint(self, run_id: int, path: Path, stage: int, epoch: int, done: bool) -> Any:
+        """A safetensors checkpoint of an external run (the same file again is kept once)."""
+        form = {"stage": str(stage), "epoch": str(epoch), "stage_done": str(done).lower()}
+        with path.open("rb") as handle:
+            files = {"file": (path.name, handle, "application/octet-stream")}
+            return self.request(
+                "POST", f"/tracking/runs/{run_id}/checkpoints", files=files, data=form
+            )
+
+    def finish(self, run_id: int, status: str, error: str | None = None) -> Any:
+        """End an external run: succeeded, failed or cancelled."""
+        body = {"status": status, "error": error}
+        return self.request("POST", f"/tracking/runs/{run_id}/finish", json=body)
+
+    def list_runs(self, params: list[tuple[str, Any]]) -> Any:
+        """One page of GET /runs (filters, sort, cursor as query parameters)."""
+        return self.request("GET", "/runs", params=params)
+
     def artifacts(self, run_id: int) -> Any:
         """A run's checkpoints."""
         return self.request("GET", f"/runs/{run_id}/artifacts")
