@@ -27,7 +27,10 @@ from server.pages import install as install_pages
 from server.projects.router import router as projects_router
 from server.results.router import router as results_router
 from server.runs.dispatch import load_enqueue
+from server.runs.queue_router import router as queue_router
 from server.runs.router import router as runs_router
+from server.sensitivity.router import router as sensitivity_router
+from server.tracking.router import build_router as build_tracking_router
 from server.users.router import router as users_router
 
 API_PREFIX = "/api/v1"
@@ -70,9 +73,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         users_router,
         projects_router,
         runs_router,
+        sensitivity_router,
+        queue_router,
         results_router,
         events_router,
         build_artifacts_router(settings.max_upload_bytes),
+        build_tracking_router(settings.max_upload_bytes),
     ):
         api.include_router(router)
     app.include_router(api)
@@ -105,7 +111,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
         # Printed once: it is stored only as an argon2 hash.
         print(
             f"winoprune: created user {settings.admin_username!r} with password {password}\n"
-            "winoprune: this is shown only once; change it with POST /api/v1/auth/password",
+            "winoprune: this is shown only once; log in and change it at /account "
+            "(create more users at /admin/users)",
             flush=True,
         )
     if workers > 1:

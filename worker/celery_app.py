@@ -79,6 +79,7 @@ def create_celery_app(settings: Settings) -> Celery:
 app = create_celery_app(worker_settings())
 
 _sweeper: Any = None
+_advertiser: Any = None
 
 
 @signals.worker_process_init.connect
@@ -95,9 +96,14 @@ signals.task_prerun.connect(arm_child_handler)  # after billiard's signal reset
 @signals.worker_ready.connect
 def _start_sweeper(**_: Any) -> None:
     """Every worker's main process sweeps for abandoned runs (see worker.sweeper)."""
-    global _sweeper
+    global _sweeper, _advertiser
     settings = worker_settings()
     check_settings(settings)
+    from worker.capabilities import Advertiser
+    from worker.context import get_context
+
+    _advertiser = Advertiser(get_context(settings).session_factory, settings)
+    _advertiser.start()  # devices and data folders, for the service's submit check
     if settings.worker_sweep_interval_s <= 0:
         return
     from worker.sweeper import SweeperThread
@@ -111,3 +117,5 @@ def _start_sweeper(**_: Any) -> None:
 def _stop_sweeper(**_: Any) -> None:
     if _sweeper is not None:
         _sweeper.stop()
+    if _advertiser is not None:
+        _advertiser.stop()

@@ -24,12 +24,14 @@ from server.db.base import utcnow
 from server.db.models import Artifact, LayerStat, Metric, Stage
 from server.events.service import publish
 from server.runs.progress import upsert
+from server.runs.summary import refresh_summary
 from winoprune.training import checkpoints as ckpt
 from winoprune.training.pipeline import Callbacks, EpochReport
 from winoprune.training.stages import StagePlan
 from worker import leases
 from worker.context import WorkerContext
 from worker.heartbeat import LEASE_LOST, StopControl
+from worker.system_figures import SystemSampler
 
 logger = logging.getLogger("winoprune.worker.reporting")
 
@@ -38,6 +40,7 @@ LAYER_KEYS = ["run_id", "stage", "epoch", "layer", "domain"]
 LAYER_FIELDS = (
     "layer", "domain", "numel", "nnz", "sparsity", "multiplications", "mult_direct",
     "activation_density", "mult_activation_sparse",  # Winograd-ReLU layers only, else None
+    "additions", "energy_pj",  # pruning.operations (None for DWM rows)
 )  # fmt: skip
 MAX_LOG_CHARS = 2000
 
@@ -72,6 +75,7 @@ class DbReporter(Callbacks):
         self.ctx, self.run, self.owner, self.control = ctx, run, owner, control
         self.environment = environment
         self.final_checkpoints: dict[int, str] = {}  # stage -> key of its stage_done checkpoint
+        self.system = SystemSampler(environment.get("device", "cpu"))
 
     # -- plumbing -----------------------------------------------------------------------------
     def _transaction(self, write: Callable[[Session], None], **run_values: Any) -> bool:
@@ -143,6 +147,7 @@ class DbReporter(Callbacks):
         def write(session: Session) -> None:
             upsert(session, Metric.__table__, metric_rows, METRIC_KEYS)  # type: ignore[arg-type]
             upsert(session, LayerStat.__table__, layer_rows, LAYER_KEYS)  # type: ignore[arg-type]
+            refresh_summary(session, self.run.id, [report.stage])  # sortable final metrics
             # a stage resumed mid-way gets no on_stage_start: mark it running here
             session.execute(
                 update(Stage)
@@ -165,7 +170,10 @@ class DbReporter(Callbacks):
                 winograd_sparsity=values.get("winograd_sparsity"),
             )
 
-        self._transaction(write, progress_stage=report.stage, progress_epoch=report.epoch)
+        system = self.system.sample(report.stage)
+        self._transaction(
+            write, progress_stage=report.stage, progress_epoch=report.epoch, system=system
+        )
 
     def on_stage_end(self, plan: StagePlan, result: dict[str, Any]) -> None:
         def write(session: Session) -> None:

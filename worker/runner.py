@@ -19,7 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from server.db.base import utcnow
-from server.db.models import Artifact, Run, Stage
+from server.db.models import Artifact, Run
 from server.events.service import publish
 from winoprune.recipes import Recipe, RecipeError, parse_recipe
 from winoprune.training.pipeline import Pipeline, PipelineResult
@@ -30,6 +30,7 @@ from worker.data_roots import check_data_root
 from worker.environment import select_device, software_versions
 from worker.heartbeat import CANCELLED, SHUTDOWN, SLICE_END, Heartbeat, StopControl
 from worker.reporting import DbReporter, RunRef
+from worker.settle import settle_stages
 
 logger = logging.getLogger("winoprune.worker.runner")
 
@@ -54,6 +55,7 @@ class RunRow:
     recipe: dict[str, Any]
     cancel_requested: bool
     first_unfinished_stage: int | None
+    restart_from: int | None = None  # retry "restart the stage" / resume: drop checkpoints
 
 
 def run_slice(ctx: WorkerContext, run_id: int, token: str | None, enqueue: Enqueue) -> str:
@@ -111,8 +113,8 @@ def _train(ctx: WorkerContext, won: leases.Claim, control: StopControl, enqueue:
     _announce(ctx, won, row.ref, environment)
     run_dir = ctx.store.run_dir(row.ref.project_id, won.run_id)
     ctx.store.fetch(run_dir)
-    if won.fresh and row.first_unfinished_stage is not None:
-        _restart_at(ctx, won, run_dir, row.first_unfinished_stage)
+    if won.fresh and row.restart_from is not None:  # else: continue from the latest checkpoint
+        _restart_at(ctx, won, run_dir, row.restart_from)
     reporter = DbReporter(ctx, row.ref, won.owner, control, environment)
     pipeline = Pipeline(recipe, run_dir, reporter, _init_weights(ctx, recipe))
     return _conclude(ctx, won, control, pipeline.run(), enqueue)
@@ -125,7 +127,8 @@ def _load_run(ctx: WorkerContext, run_id: int) -> RunRow:
             raise LookupError(f"run_id: no run {run_id}")
         pending = [s.index for s in run.stages if s.status != "succeeded"]
         ref = RunRef(run.id, run.project_id, run.created_by_id, run.model_name)
-        return RunRow(ref, run.recipe, run.cancel_requested, min(pending) if pending else None)
+        first = min(pending) if pending else None
+        return RunRow(ref, run.recipe, run.cancel_requested, first, run.restart_from)
 
 
 def _announce(ctx: WorkerContext, won: leases.Claim, ref: RunRef, env: dict[str, str]) -> None:
@@ -150,14 +153,16 @@ def _announce(ctx: WorkerContext, won: leases.Claim, ref: RunRef, env: dict[str,
 def _restart_at(ctx: WorkerContext, won: leases.Claim, run_dir: Path, stage: int) -> None:
     """Retry/resume from ``stage``: drop the checkpoints after stage - 1's final one."""
     removed = [ctx.store.key(path) for path in truncate_from_stage(run_dir, stage)]
-    if not removed:
-        return
     ctx.store.remove(removed)
     with ctx.session() as session:
-        session.execute(
-            delete(Artifact).where(Artifact.run_id == won.run_id, Artifact.path.in_(removed))
-        )
+        if removed:
+            session.execute(
+                delete(Artifact).where(Artifact.run_id == won.run_id, Artifact.path.in_(removed))
+            )
+        session.execute(update(Run).where(Run.id == won.run_id).values(restart_from=None))
         session.commit()
+    if not removed:
+        return
     logger.info(
         "run %s: restarting at stage %s, removed %d checkpoint(s)", won.run_id, stage, len(removed)
     )
@@ -228,12 +233,6 @@ def won_project(session: Session, run_id: int) -> int:
     return int(session.scalar(select(Run.project_id).where(Run.id == run_id)) or 0)
 
 
-STAGE_OUTCOMES = {
-    "failed": {"running": "failed", "queued": "skipped"},
-    "cancelled": {"running": "cancelled", "queued": "cancelled"},
-}
-
-
 def finish(ctx: WorkerContext, won: leases.Claim, status: str, error: str | None = None) -> bool:
     """End the run (fenced by the lease): status, error, stage rows, a "run.finished" notice."""
     with ctx.session() as session:
@@ -250,13 +249,7 @@ def finish(ctx: WorkerContext, won: leases.Claim, status: str, error: str | None
         if not held:
             session.rollback()
             return False
-        for before, after in STAGE_OUTCOMES.get(status, {}).items():
-            session.execute(
-                update(Stage)
-                .where(Stage.run_id == won.run_id, Stage.status == before)
-                .values(status=after, finished_at=utcnow())
-                .execution_options(synchronize_session=False)
-            )
+        settle_stages(session, won.run_id, status)
         publish(
             session,
             won_project(session, won.run_id),

@@ -26,10 +26,11 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from server.db.base import utcnow
-from server.db.models import Run, Stage
+from server.db.models import Run
 from server.events.service import publish
 from worker.context import WorkerContext
 from worker.leases import HANDOFF, new_token
+from worker.settle import settle_stages
 
 logger = logging.getLogger("winoprune.worker.sweeper")
 
@@ -64,6 +65,7 @@ def _recover_expired(
     expired = session.execute(
         select(Run.id, Run.project_id, Run.lease_owner, Run.attempt_count, Run.heartbeat_at).where(
             Run.status == "running",
+            Run.external.is_(False),  # external runs have no worker to lose
             Run.lease_owner.is_not(None),
             Run.lease_owner.not_like(f"{HANDOFF}%"),
             Run.lease_expires_at < now,
@@ -122,13 +124,7 @@ def _fail(
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
         return False
-    for before, after in (("running", "failed"), ("queued", "skipped")):
-        session.execute(
-            update(Stage)
-            .where(Stage.run_id == run_id, Stage.status == before)
-            .values(status=after, finished_at=now)
-            .execution_options(synchronize_session=False)
-        )
+    settle_stages(session, run_id, "failed")
     publish(session, project_id, run_id, "run.finished", status="failed", error=reason)
     session.commit()
     return True
@@ -151,7 +147,7 @@ def _resend_lost(
     )
     rows = session.execute(
         select(Run.id, Run.status, Run.lease_owner, Run.heartbeat_at, Run.recipe).where(
-            waiting, untouched
+            waiting, untouched, Run.external.is_(False)
         )
     ).all()
     sizes: dict[str, int] = {}

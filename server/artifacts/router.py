@@ -110,7 +110,11 @@ def download_artifact(
         from server.errors import not_found
 
         raise not_found("artifact file")
-    return FileResponse(path, media_type="application/octet-stream", filename=artifact.name)
+    # a run's files are saved under names that carry the run id (files of many runs stay apart)
+    name = artifact.name
+    if artifact.run_id is not None and not name.startswith(f"run-{artifact.run_id}-"):
+        name = f"run-{artifact.run_id}-{name}"
+    return FileResponse(path, media_type="application/octet-stream", filename=name)
 
 
 def delete_artifact(

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -28,6 +29,10 @@ STAGE_STATES = ("queued", "running", "succeeded", "failed", "cancelled", "skippe
 ROLES = ("viewer", "editor", "owner")
 ARTIFACT_KINDS = ("checkpoint", "pretrained", "export")
 LAYER_DOMAINS = ("spatial", "winograd")
+# issue 15: a run's metrics at its latest (stage, epoch), kept by the worker and tracking paths
+FINAL_METRIC_COLUMNS = (
+    "final_top1", "final_winograd_sparsity", "final_mult_reduction", "final_loss"
+)  # fmt: skip
 PRETRAIN_STAGE = -1  # stage index of the dense pre-training phase (recipe stages count from 0)
 
 
@@ -90,6 +95,8 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # issue 15: a token limited to one project (NULL: every project of its user)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
 
 
 class Run(Base):
@@ -103,6 +110,13 @@ class Run(Base):
         Index("ix_runs_project_id_created_at_id", "project_id", "created_at", "id"),
         Index("ix_runs_project_id_updated_at_id", "project_id", "updated_at", "id"),
         Index("ix_runs_status_created_at", "status", "created_at"),
+        # issue 15: metric sorts (a sort by a metric lists the runs that have it)
+        *(
+            Index(f"ix_runs_project_id_{name}_id", "project_id", name, "id")
+            for name in FINAL_METRIC_COLUMNS
+        ),
+        # across projects (a caller in several): walk the metric's order, skip other projects
+        *(Index(f"ix_runs_{name}_id", name, "id") for name in FINAL_METRIC_COLUMNS),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
@@ -131,6 +145,19 @@ class Run(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # issue 15: runs made outside the workers (tracking API), and final metrics to sort on
+    external: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    description: Mapped[str | None] = mapped_column(Text)
+    final_top1: Mapped[float | None] = mapped_column(Float)
+    final_winograd_sparsity: Mapped[float | None] = mapped_column(Float)
+    final_mult_reduction: Mapped[float | None] = mapped_column(Float)
+    final_loss: Mapped[float | None] = mapped_column(Float)
+    # issue 16: hidden from lists by default; the stage whose checkpoints the next start drops
+    # (retry "restart the stage", resume; NULL: continue from the latest checkpoint); the
+    # worker's latest system figures (device, cpu/gpu use, memory, epoch time)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    restart_from: Mapped[int | None] = mapped_column(Integer)
+    system: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     created_by: Mapped[User | None] = relationship(lazy="joined")
     stages: Mapped[list[Stage]] = relationship(
@@ -174,6 +201,20 @@ class Stage(Base):
     duration_s: Mapped[float | None] = mapped_column(Float)
     sparsity: Mapped[float | None] = mapped_column(Float)
     accuracy: Mapped[float | None] = mapped_column(Float)
+    # issue 15: at the stage's last epoch (test loss, multiplication reduction)
+    loss: Mapped[float | None] = mapped_column(Float)
+    mult_reduction: Mapped[float | None] = mapped_column(Float)
+
+
+class TrackingBatch(Base):
+    """A batch an external run's client posted (issue 15): its key makes a retry a no-op."""
+
+    __tablename__ = "tracking_batches"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    metrics: Mapped[int] = mapped_column(Integer, default=0)
+    layers: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Metric(Base):
@@ -215,6 +256,10 @@ class LayerStat(Base):
     # the layer's direct-convolution cost per image as the worker computed it (rows written
     # before it existed: NULL, and server.results.reduction derives it from the spatial rows)
     mult_direct: Mapped[int | None] = mapped_column(BigInteger)
+    # additions per image and the energy estimate in pJ (winoprune.pruning.operations: fp32
+    # add 0.9 pJ, mult 3.7 pJ, Horowitz ISSCC 2014); NULL for rows written before them and DWM
+    additions: Mapped[int | None] = mapped_column(BigInteger)
+    energy_pj: Mapped[float | None] = mapped_column(Float)
 
 
 class Artifact(Base):
@@ -264,3 +309,20 @@ class AuthFailure(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     key: Mapped[str] = mapped_column(String(200))  # "login:<name>:<client>", "password:<id>"
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class WorkerInfo(Base):
+    """A live worker's advertisement (issue 16): its devices and data roots, renewed by the
+    worker's main process; rows older than the liveness window are ignored."""
+
+    __tablename__ = "workers"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    devices: Mapped[list[str]] = mapped_column(JSON, default=list)
+    data_roots: Mapped[list[str]] = mapped_column(JSON, default=list)
+    datasets: Mapped[list[str]] = mapped_column(JSON, default=list)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+# issue 17: the sensitivity scans' tables live in their own module (registered on the metadata)
+from server.db.sensitivity_models import SensitivityPoint, SensitivityScan  # noqa: E402, F401

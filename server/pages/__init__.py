@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
-from server.pages.paths import RECIPES_DIR, STATIC_DIR
+from server.pages.account import router as account_router
+from server.pages.assets import install_assets
+from server.pages.paths import RECIPES_DIR
 from server.pages.router import router
+from server.pages.sensitivity_pages import router as sensitivity_pages_router
+from server.pages.transforms import router as transforms_router
 from server.pages.ui_api import router as ui_api_router
 
 __all__ = ["install"]
@@ -22,4 +25,7 @@ def install(app: FastAPI, recipes_dir: Path | None = None) -> None:
     app.state.recipes_dir = recipes_dir or RECIPES_DIR
     app.include_router(ui_api_router)
     app.include_router(router)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(transforms_router)
+    app.include_router(account_router)
+    app.include_router(sensitivity_pages_router)
+    install_assets(app)  # /static/<content hash>/ (gzip, a year's cache), /static/, favicon

@@ -12,10 +12,12 @@ from sqlalchemy.orm import Session
 
 from server.auth.service import user_from_jwt
 from server.db.models import User
+from server.pages.assets import STATIC_URL
 from server.pages.paths import PLOTLY_URL, TEMPLATES_DIR
 from server.projects.service import list_projects
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
+templates.env.globals["static"] = STATIC_URL  # content-hash prefix of /static (pages.assets)
 
 # No inline scripts anywhere: scripts only from this origin. Plotly sets inline styles.
 CONTENT_SECURITY_POLICY = (

@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 
 from server.auth.deps import CurrentUser, DbSession
 from server.fastjson import fast_json
 from server.params import CursorQuery, IdPath, IndexQuery, NoNul
 from server.results import service
 from server.results.patterns import NoCheckpoint, run_patterns
+from server.results.report import build_report
 from server.runs.service import get_run, require_run
 
 router = APIRouter(prefix="/runs/{run_id}", tags=["results"])
@@ -66,6 +67,15 @@ def get_patterns(
         field, _, message = str(exc).partition(": ")
         return JSONResponse({"detail": message, "field": field}, status_code=404)
     return fast_json(body)
+
+
+@router.get("/report", response_class=HTMLResponse)
+def report(request: Request, session: DbSession, user: CurrentUser, run_id: IdPath) -> Response:
+    """The run's self-contained HTML report (charts, zero maps, recipe); works offline."""
+    run = get_run(session, user, run_id)
+    page = build_report(session, request.app.state.settings, run)
+    filename = f"run-{run.id}-report.html"
+    return HTMLResponse(page, headers={"Content-Disposition": f'inline; filename="{filename}"'})
 
 
 @router.get("/export", response_model=None)

@@ -1,11 +1,14 @@
-"""Run lists: filters parsed into bound SQL, keyset pagination with an opaque cursor."""
+"""Run lists: filters parsed into bound SQL, keyset pagination with an opaque cursor.
+
+Sorts by time or status list every run; a sort by a metric (``top1``, ``winograd_sparsity``,
+``mult_reduction``, ``loss``: the run's final value) lists the runs that have that value."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -16,12 +19,16 @@ from server.db.models import Run, RunTag, User
 from server.errors import ApiError
 from server.projects.service import member_project_ids, require_role
 from server.results.reduction import latest_columns, pop_latest
+from server.runs.metric_filters import FINAL_COLUMNS, METRICS, MetricFilter
 
-SortKey = Literal["created", "updated", "status"]
+SortKey = Literal[
+    "created", "updated", "status", "top1", "winograd_sparsity", "mult_reduction", "loss"
+]
 SORT_COLUMNS: dict[str, Any] = {
     "created": Run.created_at,
     "updated": Run.updated_at,
     "status": Run.status,
+    **FINAL_COLUMNS,
 }
 
 
@@ -38,6 +45,9 @@ class RunFilters:
     tag: str | None = None
     created_after: datetime | None = None
     created_before: datetime | None = None
+    external: bool | None = None
+    archived: bool = False  # issue 16: include archived runs (hidden by default)
+    metrics: list[MetricFilter] = field(default_factory=list)
     sort: SortKey = "created"
     order: Literal["asc", "desc"] = "desc"
     limit: int = 50
@@ -59,7 +69,11 @@ def decode_cursor(cursor: str, sort: str, order: str) -> tuple[Any, int]:
         if payload["s"] != sort or payload["o"] != order:
             raise ValueError("sort")
         value = payload["v"]
-        if sort != "status":
+        if sort in METRICS:
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ValueError("value")
+            value = float(value)
+        elif sort != "status":
             value = datetime.fromisoformat(value)
         elif not isinstance(value, str):
             raise ValueError("value")
@@ -94,6 +108,13 @@ def _conditions(session: Session, user: User, f: RunFilters) -> list[ColumnEleme
         conditions.append(Run.created_at >= f.created_after)
     if f.created_before:
         conditions.append(Run.created_at < f.created_before)
+    if f.external is not None:
+        conditions.append(Run.external.is_(f.external))
+    if not f.archived:
+        conditions.append(Run.archived_at.is_(None))
+    conditions.extend(m.condition() for m in f.metrics)
+    if f.sort in METRICS:
+        conditions.append(SORT_COLUMNS[f.sort].is_not(None))
     return conditions
 
 
@@ -119,6 +140,9 @@ LIST_COLUMNS = (
     Run.updated_at,
     Run.started_at,
     Run.finished_at,
+    Run.archived_at,
+    Run.external,
+    *(column.label(f"final_{name}") for name, column in FINAL_COLUMNS.items()),
     # tags in the same query (match the TagStr pattern, so never hold a comma)
     select(func.aggregate_strings(RunTag.tag, ","))
     .where(RunTag.run_id == Run.id)
@@ -157,5 +181,7 @@ def list_runs(
     for row in rows:
         row["tags"] = sorted(row["tags"].split(",")) if row["tags"] else []
         row["progress"] = {"stage": row.pop("progress_stage"), "epoch": row.pop("progress_epoch")}
-        row["mult_reduction"] = pop_latest(row)
+        row["final"] = {name: row.pop(f"final_{name}") for name in METRICS}
+        reduction = pop_latest(row)
+        row["mult_reduction"] = row["final"]["mult_reduction"] if reduction is None else reduction
     return rows, next_cursor

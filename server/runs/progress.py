@@ -22,12 +22,15 @@ from server.config import Settings
 from server.db.base import utcnow
 from server.db.models import TERMINAL_STATES, Artifact, LayerStat, Metric, Run, Stage
 from server.events.service import publish
+from server.runs.summary import refresh_summary
 
 DEFAULT_LEASE_S = 300.0
 LAYER_FIELDS = ("layer", "domain", "numel", "nnz", "sparsity", "multiplications")
-# the layer's direct cost, and Winograd-ReLU layers' activation counts (pruning.activations);
-# NULL when a row leaves them out
-OPTIONAL_LAYER_FIELDS = ("mult_direct", "activation_density", "mult_activation_sparse")
+# the layer's direct cost, Winograd-ReLU layers' activation counts (pruning.activations), and
+# additions and energy per image (pruning.operations); NULL when a row leaves them out
+OPTIONAL_LAYER_FIELDS = (
+    "mult_direct", "activation_density", "mult_activation_sparse", "additions", "energy_pj",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def claim_run(
     )
     result = session.execute(
         update(Run)
-        .where(Run.id == run_id, claimable)
+        .where(Run.id == run_id, claimable, Run.external.is_(False))
         .values(
             status="running",
             attempt_count=Run.attempt_count + 1,
@@ -164,6 +167,7 @@ def record_metrics(
         for key, value in values.items()
     ]
     upsert(session, Metric.__table__, rows, ["run_id", "stage", "epoch", "key"])  # type: ignore[arg-type]
+    refresh_summary(session, run_id, [stage])  # the sortable final metrics (issue 15)
     run = _run(session, run_id)
     publish(session, run.project_id, run_id, "metrics", stage=stage, epoch=epoch)
     session.commit()

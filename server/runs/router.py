@@ -15,10 +15,12 @@ from server.params import IdPath, IdQuery, NoNul
 from server.projects.service import require_role
 from server.runs import lifecycle, service
 from server.runs.dispatch import enqueue_run
-from server.runs.listing import RunFilters, list_runs
+from server.runs.listing import RunFilters, SortKey, list_runs
+from server.runs.metric_filters import FILTER_HELP, SORT_HELP, parse_filters
 from server.runs.schemas import (
     CloneBody,
     ResumeBody,
+    RetryBody,
     RunCreate,
     RunDetail,
     RunPage,
@@ -42,7 +44,14 @@ def create_run(
 ) -> RunDetail:
     """Validate a recipe and queue a run (editors); an Idempotency-Key makes retries safe."""
     run, replayed = service.create_run(
-        session, user, body.project, body.recipe, body.tags, body.notes, idempotency_key
+        session,
+        user,
+        body.project,
+        body.recipe,
+        body.tags,
+        body.notes,
+        idempotency_key,
+        settings=request.app.state.settings,
     )
     detail = run_detail(run)
     if replayed:
@@ -66,12 +75,21 @@ def list_runs_route(
     tag: Annotated[str | None, Query(max_length=64), NoNul] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
-    sort: Literal["created", "updated", "status"] = "created",
+    external: Annotated[
+        bool | None, Query(description="true: only external runs; false: only worker runs")
+    ] = None,
+    archived: Annotated[bool, Query(description="true: archived runs too")] = False,
+    metric_filter: Annotated[
+        list[Annotated[str, NoNul]] | None,
+        Query(alias="filter", max_length=20, description=FILTER_HELP),
+    ] = None,
+    sort: Annotated[SortKey, Query(description=SORT_HELP)] = "created",
     order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500), NoNul] = None,
 ) -> Response:
-    """The caller's runs (all their projects, or one), filtered, keyset-paginated."""
+    """The caller's runs (all their projects, or one), filtered (also by metric: see
+    ``filter``), sorted, keyset-paginated; each carries its final metrics."""
     filters = RunFilters(
         project=project,
         status=list(status) if status else None,
@@ -82,6 +100,9 @@ def list_runs_route(
         tag=tag,
         created_after=created_after,
         created_before=created_before,
+        external=external,
+        archived=archived,
+        metrics=parse_filters(metric_filter),
         sort=sort,
         order=order,
         limit=limit,
@@ -100,8 +121,10 @@ def get_run(session: DbSession, user: CurrentUser, run_id: IdPath) -> RunDetail:
 
 @router.patch("/{run_id}", response_model=RunDetail)
 def patch_run(session: DbSession, user: CurrentUser, run_id: IdPath, body: RunPatch) -> RunDetail:
-    """Replace tags and/or notes (editors)."""
+    """Replace tags and/or notes, archive or unarchive (editors)."""
     run = service.get_run(session, user, run_id, "editor")
+    if body.archived is not None:
+        lifecycle.set_archived(session, run, body.archived)
     return run_detail(service.update_run(session, run, body.tags, body.notes))
 
 
@@ -122,9 +145,17 @@ def cancel_run(session: DbSession, user: CurrentUser, run_id: IdPath) -> RunDeta
 
 
 @router.post("/{run_id}/retry", response_model=RunDetail)
-def retry_run(request: Request, session: DbSession, user: CurrentUser, run_id: IdPath) -> RunDetail:
-    """Queue a failed/cancelled run again from its first unfinished stage (editors)."""
-    run = lifecycle.retry_run(session, service.get_run(session, user, run_id, "editor"))
+def retry_run(
+    request: Request,
+    session: DbSession,
+    user: CurrentUser,
+    run_id: IdPath,
+    body: RetryBody | None = None,
+) -> RunDetail:
+    """Queue a failed/cancelled run again from its first unfinished stage (editors): by default
+    it continues from the latest checkpoint; `{"mode": "restart"}` starts that stage over."""
+    mode = body.mode if body is not None else "continue"
+    run = lifecycle.retry_run(session, service.get_run(session, user, run_id, "editor"), mode)
     enqueue_run(request.app, run.id)
     return run_detail(run)
 
@@ -151,7 +182,14 @@ def clone_run(
     notes = source.notes if body.notes is None else body.notes
     project = source.project_id if body.project is None else body.project
     run, _ = service.create_run(
-        session, user, project, recipe, tags, notes, recipe_loc=("body", "patch")
+        session,
+        user,
+        project,
+        recipe,
+        tags,
+        notes,
+        recipe_loc=("body", "patch"),
+        settings=request.app.state.settings,
     )
     enqueue_run(request.app, run.id)
     return run_detail(run)

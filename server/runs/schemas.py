@@ -10,6 +10,7 @@ from sqlalchemy.orm import object_session
 
 from server.params import IdField, IndexField, NoNul
 from server.results.reduction import latest_reduction, stage_reductions
+from server.runs.queue import queue_info
 
 REDUCTION_TEXT = (
     "multiplication reduction versus direct convolution: direct / sparse Winograd "
@@ -35,6 +36,7 @@ class RunPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tags: list[TagStr] | None = Field(default=None, max_length=32)
     notes: Annotated[str | None, NoNul] = Field(default=None, max_length=10_000)
+    archived: bool | None = Field(default=None, description="archived runs leave the lists")
 
 
 class ResumeBody(BaseModel):
@@ -42,6 +44,13 @@ class ResumeBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     stage: IndexField = Field(ge=-1)
+
+
+class RetryBody(BaseModel):
+    """How a retried run goes on: from its latest checkpoint, or its unfinished stage anew."""
+
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["continue", "restart"] = "continue"
 
 
 class CloneBody(BaseModel):
@@ -75,9 +84,19 @@ class StageOut(BaseModel):
     duration_s: float | None
     sparsity: float | None
     accuracy: float | None
+    loss: float | None = None
     mult_reduction: float | None = Field(
         default=None, description=f"at the stage's last epoch; {REDUCTION_TEXT}"
     )
+
+
+class FinalMetrics(BaseModel):
+    """A run's metrics at its latest (stage, epoch): what lists filter and sort on."""
+
+    top1: float | None = None
+    winograd_sparsity: float | None = None
+    mult_reduction: float | None = None
+    loss: float | None = None
 
 
 class RunOut(BaseModel):
@@ -103,13 +122,20 @@ class RunOut(BaseModel):
     updated_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    archived_at: datetime | None = None
     mult_reduction: float | None = Field(
         default=None, description=f"at the run's latest epoch; {REDUCTION_TEXT}"
     )
+    external: bool = Field(
+        default=False, description="made outside the workers and fed by the tracking API"
+    )
+    final: FinalMetrics = Field(default_factory=FinalMetrics)
 
 
 class RunDetail(RunOut):
     """A run with its recipe, stages and worker lease."""
+
+    description: str | None = Field(default=None, description="external runs: what ran")
 
     recipe: dict[str, Any]
     stages: list[StageOut]
@@ -119,6 +145,11 @@ class RunDetail(RunOut):
     # POST /runs only: false when the broker was unreachable; the run is queued, not yet sent
     # to a worker, and is re-sent as soon as the broker answers (null on other answers).
     dispatched: bool | None = None
+    # issue 16: place in the queue (1 = next), seconds of training left, the worker's figures
+    queue_position: int | None = None
+    eta_s: float | None = None
+    epoch_s: float | None = None
+    system: dict[str, Any] | None = None
 
 
 class RunPage(BaseModel):
@@ -138,18 +169,27 @@ def run_detail(run: Any) -> RunDetail:
     reductions = _reductions(run)
     return RunDetail(
         **_run_fields(run),
-        mult_reduction=latest_reduction(reductions),
+        mult_reduction=latest_reduction(reductions) if reductions else run.final_mult_reduction,
         recipe=run.recipe,
         stages=[
             StageOut.model_validate(s).model_copy(
-                update={"mult_reduction": reductions.get(s.index)}
+                update={"mult_reduction": reductions.get(s.index, s.mult_reduction)}
             )
             for s in run.stages
         ],
         lease_owner=run.lease_owner,
         lease_expires_at=run.lease_expires_at,
         heartbeat_at=run.heartbeat_at,
+        description=run.description,
+        system=run.system,
+        **_queue(run),
     )
+
+
+def _queue(run: Any) -> dict[str, Any]:
+    """Queue position and ETA (none when detached)."""
+    session = object_session(run)
+    return {} if session is None else queue_info(session, run)
 
 
 def _reductions(run: Any) -> dict[int, float | None]:
@@ -180,4 +220,12 @@ def _run_fields(run: Any) -> dict[str, Any]:
         "updated_at": run.updated_at,
         "started_at": run.started_at,
         "finished_at": run.finished_at,
+        "archived_at": run.archived_at,
+        "external": bool(run.external),
+        "final": FinalMetrics(
+            top1=run.final_top1,
+            winograd_sparsity=run.final_winograd_sparsity,
+            mult_reduction=run.final_mult_reduction,
+            loss=run.final_loss,
+        ),
     }

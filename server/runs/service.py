@@ -10,10 +10,13 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from server.config import Settings
 from server.db.models import PRETRAIN_STAGE, Artifact, Membership, Run, RunTag, Stage, User
 from server.errors import ApiError, field_errors, not_found
 from server.events.service import publish
-from server.projects.service import ROLE_RANK, check_rank, require_role
+from server.projects.service import ROLE_RANK, check_rank, require_role, token_project
+from server.runs.capacity import check_runnable
+from server.sensitivity.results import resolve_recipe_scan
 from winoprune.recipes import Recipe, RecipeError, parse_recipe
 
 ARTIFACT_SCHEME = "artifact:"
@@ -81,12 +84,16 @@ def create_run(
     notes: str,
     idempotency_key: str | None = None,
     recipe_loc: tuple[str, ...] = RECIPE_LOC,
+    settings: Settings | None = None,
 ) -> tuple[Run, bool]:
     """Validate and store a queued run; returns (run, replayed) where replayed means the
     Idempotency-Key matched an earlier request of this user."""
     require_role(session, user, project_id, "editor")
     recipe = validate_recipe(recipe_data, recipe_loc)
+    recipe = resolve_recipe_scan(session, recipe, project_id, recipe_loc)  # layers.scan: <id>
     check_init_checkpoint(session, recipe, project_id, recipe_loc)
+    if settings is not None:  # a live worker must have the data folder and the device
+        check_runnable(session, settings, recipe, recipe_loc)
     if idempotency_key:
         earlier = _replay(session, user, idempotency_key, project_id, recipe)
         if earlier is not None:
@@ -133,6 +140,8 @@ def require_run(session: Session, user: User, run_id: int, minimum: str = "viewe
 def _scoped(session: Session, user: User, query: Select[Any], run_id: int, minimum: str) -> Any:
     # One query for the run and the caller's role: no row means missing or not a member.
     member = (Membership.project_id == Run.project_id) & (Membership.user_id == user.id)
+    if (scope := token_project(user)) is not None:  # a project-scoped token
+        member = member & (Membership.project_id == scope)
     row = session.execute(
         query.add_columns(Membership.role).join(Membership, member).where(Run.id == run_id)
     ).first()

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from server.db.base import Base
 from server.db.models import Run, Stage
+from server.db.sensitivity_models import SensitivityPoint, SensitivityScan
 from tests.server.conftest import Env, recipe
 from tests.server.test_security import BODIES, ROUTES, SCOPED_PARAMS
 from winoprune.models import build_model
@@ -37,7 +38,16 @@ MINIMUM: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/runs/{run_id}/retry"): "editor",
     ("POST", "/api/v1/runs/{run_id}/resume"): "editor",
     ("POST", "/api/v1/runs/{run_id}/clone"): "editor",
+    ("POST", "/api/v1/tracking/runs"): "editor",  # the project is in the body
+    ("POST", "/api/v1/tracking/runs/{run_id}/batches"): "editor",
+    ("POST", "/api/v1/tracking/runs/{run_id}/checkpoints"): "editor",
+    ("POST", "/api/v1/tracking/runs/{run_id}/finish"): "editor",
+    ("POST", "/api/v1/sensitivity"): "editor",  # the project is in the body
+    ("POST", "/api/v1/sensitivity/{scan_id}/cancel"): "editor",
+    ("POST", "/api/v1/sensitivity/{scan_id}/resume"): "editor",
+    ("POST", "/api/v1/sensitivity/{scan_id}/allocate"): "viewer",  # reads the curves only
 }
+TRACKED = {"project": 0, "description": "an external run", "name": "tracked"}
 # state-changing routes that act on the caller's own account or need an admin, not a project
 UNSCOPED = {
     ("POST", "/api/v1/auth/login"),
@@ -109,14 +119,42 @@ def world(env: Env, team: dict[str, Any]) -> Iterator[dict[str, Any]]:
         data={"model": "digits-cnn"},
     )
     assert artifact.status_code == 201, artifact.text
+    tracked = owner.post("/api/v1/tracking/runs", json={**TRACKED, "project": team["alpha"]})
+    assert tracked.status_code == 201, tracked.text
     ids = {
         "project_id": team["alpha"],
         "run_id": run["id"],
         "artifact_id": artifact.json()["id"],
+        "external_run_id": tracked.json()["id"],  # the tracking routes' run
+        "scan_id": running_scan(env, owner, team["alpha"], artifact.json()["id"]),
     }
     yield {"ids": ids, **team}
     # the database is cleaned between tests, the files are not: later tests count them
     shutil.rmtree(env.settings.artifacts_dir, ignore_errors=True)
+
+
+def scan_body(project: int, artifact: int) -> dict[str, Any]:
+    return {"project": project, "source": "artifact", "artifact_id": artifact,
+            "recipe": recipe(), "method": "native-winograd"}  # fmt: skip
+
+
+def running_scan(env: Env, owner: Any, project: int, artifact: int) -> int:
+    """A running sensitivity scan with one layer's curve (points at 0 and 90 %)."""
+    scan_id = int(owner.post("/api/v1/sensitivity", json=scan_body(project, artifact)).json()["id"])
+    with env.session() as session:
+        scan = session.get(SensitivityScan, scan_id)
+        scan.status, scan.points_total = "running", 2
+        scan.layers = [{"name": "conv", "numel": 10, "mult_dense": 40}]
+        scan.baseline = {"accuracy": 0.9, "loss": 0.3}
+        for index, s in enumerate((0.0, 0.9)):
+            point = SensitivityPoint(
+                scan_id=scan_id, layer="conv", grid_index=index, target=s, sparsity=s,
+                accuracy=0.9 - s / 10, loss=0.3 + s, multiplications=int(40 * (1 - s)),
+                mult_saved=int(40 * s),
+            )  # fmt: skip
+            session.add(point)
+        session.commit()
+    return scan_id
 
 
 def request_of(world: dict[str, Any], method: str, path: str, caller: str) -> dict[str, Any]:
@@ -130,6 +168,15 @@ def request_of(world: dict[str, Any], method: str, path: str, caller: str) -> di
         kwargs["json"] = {"username": "oscar", "role": "editor"}
     if (method, path) == ("POST", "/api/v1/runs"):
         kwargs["json"] = {"project": ids["project_id"], "recipe": recipe()}
+    if (method, path) == ("POST", "/api/v1/sensitivity"):
+        kwargs["json"] = scan_body(ids["project_id"], ids["artifact_id"])
+    if (method, path) == ("POST", "/api/v1/tracking/runs"):
+        kwargs["json"] = {**TRACKED, "project": ids["project_id"]}
+    if path.startswith("/api/v1/tracking/runs/"):
+        kwargs["url"] = path.format(**{**ids, "run_id": ids["external_run_id"]})
+    if path.endswith("/checkpoints"):
+        kwargs["files"] = {"file": ("c.safetensors", weights())}
+        kwargs["data"] = {"stage": "0", "epoch": "0"}
     if path.endswith("/artifacts") and method == "POST":
         kwargs["files"] = {"file": ("w.safetensors", weights())}
         kwargs["data"] = {"model": "digits-cnn"}

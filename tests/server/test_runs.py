@@ -180,7 +180,8 @@ def test_retry_and_resume_requeue_and_reset_later_stages(env: Env, team: dict[st
     bad = editor.post(f"/api/v1/runs/{run_id}/resume", json={"stage": 7})
     assert bad.status_code == 422 and bad.json()["field"] == "stage"
     assert editor.post(f"/api/v1/runs/{run_id}/cancel").status_code == 409  # already failed
-    retried = editor.post(f"/api/v1/runs/{run_id}/retry").json()
+    restart = {"mode": "restart"}  # the failed stage starts over: its results are dropped
+    retried = editor.post(f"/api/v1/runs/{run_id}/retry", json=restart).json()
     assert retried["status"] == "queued" and retried["error"] is None
     assert retried["attempt_count"] == 1 and retried["progress"]["stage"] == 1
     assert [s["status"] for s in retried["stages"]] == ["succeeded", "succeeded", "queued"]

@@ -12,6 +12,7 @@ from server.config import Settings
 from server.main import create_app
 from server.pages.ui_api import router as ui_api_router
 from tests.server.conftest import Env
+from tests.server.conftest import recipe as recipe_of
 from winoprune.models import build_model
 
 PUBLIC = {
@@ -20,7 +21,7 @@ PUBLIC = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
 }
-SCOPED_PARAMS = ("{project_id}", "{run_id}", "{artifact_id}", "{token_id}")
+SCOPED_PARAMS = ("{project_id}", "{run_id}", "{artifact_id}", "{token_id}", "{scan_id}")
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/projects/{project_id}"): {"description": "x"},
     ("POST", "/api/v1/projects/{project_id}/members"): {"username": "vera", "role": "viewer"},
@@ -29,6 +30,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/runs/{run_id}/resume"): {"stage": 0},
     ("POST", "/api/v1/runs/{run_id}/clone"): {"patch": {}},
     ("POST", "/ui/api/yaml"): {"text": "name: x"},
+    ("POST", "/api/v1/sensitivity/{scan_id}/allocate"): {"target": 0.5},
+    ("POST", "/api/v1/tracking/runs/{run_id}/finish"): {"status": "failed"},
+    ("POST", "/api/v1/tracking/runs/{run_id}/batches"): {"metrics": []},
 }
 
 
@@ -63,6 +67,8 @@ def _call(client: Any, method: str, path: str, ids: dict[str, int]) -> Any:
             {k: v.contiguous() for k, v in build_model("digits-cnn").state_dict().items()}
         )
         kwargs = {"files": {"file": ("w.safetensors", weights)}, "data": {"model": "digits-cnn"}}
+    if path.endswith("/checkpoints") and method == "POST":
+        kwargs = {"files": {"file": ("c.safetensors", b"{}")}, "data": {"stage": 0, "epoch": 0}}
     if path.endswith("/events"):
         kwargs["params"] = {"max_events": 1, "after": 0}
     return client.request(method, url, **kwargs)
@@ -79,7 +85,11 @@ def world(env: Env, team: dict[str, Any]) -> dict[str, Any]:
         data={"model": "digits-cnn"},
     )
     token = owner.post("/api/v1/auth/tokens", json={"name": "t"}).json()
+    scan = owner.post("/api/v1/sensitivity", json={
+        "project": team["alpha"], "source": "artifact", "artifact_id": artifact.json()["id"],
+        "recipe": recipe_of(), "method": "native-winograd"})  # fmt: skip
     ids = {
+        "scan_id": scan.json()["id"],
         "project_id": team["alpha"],
         "run_id": run["id"],
         "artifact_id": artifact.json()["id"],
@@ -101,6 +111,7 @@ def test_route_table_is_complete() -> None:
 @pytest.mark.parametrize(("method", "path"), PRIVATE, ids=[f"{m} {p}" for m, p in PRIVATE])
 def test_no_credentials_is_401(env: Env, method: str, path: str) -> None:
     ids = {"project_id": 1, "run_id": 1, "artifact_id": 1, "token_id": 1, "user_id": 1}
+    ids["scan_id"] = 1
     response = _call(env.anonymous(), method, path, ids)
     assert response.status_code == 401, response.text
     assert "Traceback" not in response.text
@@ -131,6 +142,8 @@ def test_outsiders_cannot_submit_or_list_into_foreign_projects(world: dict[str, 
         == 404
     )
     assert outsider.get("/api/v1/runs", params={"project": alpha}).status_code == 404
+    tracked = {"project": alpha, "description": "d", "name": "n"}
+    assert outsider.post("/api/v1/tracking/runs", json=tracked).status_code == 404
     assert outsider.get("/api/v1/runs").json()["items"] == []
 
 

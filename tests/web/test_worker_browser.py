@@ -88,10 +88,11 @@ def test_a_real_worker_drives_the_run_page(
     # Cancel in the middle of stage 0, then Retry: it goes on from the last checkpoint
     wait_for(lambda: stack.epochs_done(run_id, 0) >= 2, 120, "stage 0 to be under way")
     page.get_by_role("button", name="Cancel").click()
+    page.get_by_role("dialog").get_by_role("button", name="Stop the run").click()  # asks first
     status_is(page, "cancelled")
     assert stack.run(run_id)["status"] == "cancelled"
     assert stack.epochs_done(run_id, 0) < recipe["stages"][0]["epochs"] + 1
-    page.get_by_role("button", name="Retry").click()
+    page.get_by_role("button", name="Retry: continue from the latest checkpoint").click()
     status_is(page, "succeeded")
     run = stack.run(run_id)
     assert [s["status"] for s in run["stages"]] == ["succeeded"] * 3
@@ -115,13 +116,16 @@ def test_a_real_worker_drives_the_run_page(
     download = info.value
     target = tmp_path / download.suggested_filename
     download.save_as(target)
-    assert hashlib.sha256(target.read_bytes()).hexdigest() == artifacts[target.name]["sha256"]
+    assert target.name.startswith(f"run-{run_id}-")  # saved under a name that carries the run
+    stored = artifacts[target.name.removeprefix(f"run-{run_id}-")]
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == stored["sha256"]
 
     # Resume from the last stage: it runs again and succeeds
     last = max(s["index"] for s in run["stages"])
     page.locator("#resume-stage").select_option(str(last))
     started = stack.run(run_id)["started_at"]
-    page.get_by_role("button", name="Resume").click()
+    page.get_by_role("button", name="Resume", exact=True).click()
+    page.get_by_role("dialog").get_by_role("button", name="Replace the results").click()
     wait_for(lambda: stack.run(run_id)["started_at"] != started, 60, "the resumed run to start")
     done = stack.wait_status(run_id, ("succeeded", "failed", "cancelled"), RUN_GUARD_MS / 1000)
     assert done["status"] == "succeeded"
@@ -139,6 +143,7 @@ def test_a_real_worker_drives_the_run_page(
     assert clone["recipe"] == stack.run(run_id)["recipe"]
     status_is(page, "running")
     page.get_by_role("button", name="Cancel").click()
+    page.get_by_role("dialog").get_by_role("button", name="Stop the run").click()
     status_is(page, "cancelled")
     time.sleep(0.5)  # let the last change notices reach the page before checking its errors
     assert page_errors == []

@@ -129,7 +129,16 @@ def test_demo_recipe_runs_to_completion_via_the_cli(
     assert fetched.exit_code == 0, fetched.output
     weights = sorted(out.glob("*.safetensors"))
     assert len(weights) == 1 and weights[0].with_suffix(".json").is_file()
+    assert weights[0].name.startswith(f"run-{run_id}-")  # files of many runs stay apart
+    # a finished run: watch and status give real times and the final metrics, no "None"
+    again = cli(service, "watch", run_id)
+    assert again.exit_code == 0 and "top-1" in again.output, again.output
+    assert re.search(r"training \d+:\d\d:\d\d, queued \d+:\d\d:\d\d before it", again.output)
+    shown = cli(service, "status", run_id).output
+    assert "None" not in shown and "stage 3, epoch" in shown and "top-1" in shown, shown
     assert json.loads(weights[0].with_suffix(".json").read_text())["stage"] == 3
+    report = (out / f"run-{run_id}-report.html").read_text()
+    assert "<title>winoprune run #" in report and 'id="final-epoch"' in report
     for name in ("metrics.csv", "metrics.json", "layers.csv", "layers.json", "run.json"):
         assert (out / name).stat().st_size > 0
     metrics = json.loads((out / "metrics.json").read_text())

@@ -14,15 +14,23 @@ from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
 
+from winoprune.cli.export import register_export_commands
 from winoprune.cli.inspection import format_reduction
-from winoprune.cli.remote import register_remote_commands
+from winoprune.cli.points import points_app
+from winoprune.cli.remote import Server, Token, register_remote_commands
 from winoprune.cli.results_files import WRITE_ERRNOS, ResultFiles
+from winoprune.cli.sensitivity_cmds import register_sensitivity_commands
+from winoprune.cli.tables import print_wide, stage_rows, stage_table
+from winoprune.cli.tracker import FanOut
+from winoprune.cli.tracking_cmds import register_tracking_commands, start_tracking
 from winoprune.recipes import RecipeError, load_recipe
+from winoprune.recipes.allocation import resolve_from_file
 from winoprune.training import pipeline as pl
 
 app = typer.Typer(help="Spatial-Winograd pruning of CNNs.", no_args_is_help=True)
 recipes_app = typer.Typer(help="Work with recipe files.", no_args_is_help=True)
 app.add_typer(recipes_app, name="recipes")
+app.add_typer(points_app, name="points")
 console = Console(soft_wrap=True)
 
 
@@ -87,8 +95,15 @@ def run(
     recipe_file: Annotated[Path, typer.Argument(help="recipe YAML or JSON")],
     out: Annotated[Path, typer.Option("--out", help="output directory (resumed if it exists)")],
     device: Annotated[str | None, typer.Option(help="override the recipe's device")] = None,
+    track: Annotated[
+        bool, typer.Option("--track", help="publish the run live to the service")
+    ] = False,
+    project: Annotated[str | None, typer.Option(help="--track: project name or id")] = None,
+    server: Server = None,
+    token: Token = None,
 ) -> None:
-    """Run a recipe locally: checkpoints, metrics.jsonl, layers.csv and report.html in OUT."""
+    """Run a recipe locally: checkpoints, metrics.jsonl, layers.csv and report.html in OUT
+    (with --track also live on the service, as an external run; resumed with OUT)."""
     from winoprune.cli.report import write_report
 
     recipe = _load_or_exit(recipe_file)
@@ -100,10 +115,16 @@ def run(
         callbacks = CliCallbacks(out)
     except OSError as exc:
         _write_failed(out, exc)
-    pipeline = pl.Pipeline(recipe, out, callbacks)
+    tracker = start_tracking(out, recipe.to_yaml(), server, token, project) if track else None
+    pipeline = pl.Pipeline(recipe, out, FanOut(callbacks, tracker) if tracker else callbacks)
     try:
         try:
             result = pipeline.run()
+        except BaseException as exc:
+            if tracker is not None:  # failed for good, or interrupted (resumable: stays running)
+                failed = isinstance(exc, ValueError | FloatingPointError)
+                tracker.close("failed" if failed else None, f"{type(exc).__name__}: {exc}")
+            raise
         finally:
             callbacks.close()
     except (ValueError, FloatingPointError) as exc:
@@ -124,20 +145,10 @@ def run(
         recipe.to_yaml(),
         pipeline.piece_patterns(),
     )
-    table = Table(
-        "stage", "type", "target", "top-1", "Winograd sparsity", "mult. reduction", "seconds"
-    )
-    for row in result.stages:
-        table.add_row(
-            str(row["stage"]),
-            row["type"],
-            f"{row['target']:.0%}",
-            f"{row['top1']:.2%}",
-            f"{row['winograd_sparsity']:.2%}",
-            format_reduction(row.get("mult_reduction")),
-            f"{row['seconds']:.1f}",
-        )
-    console.print(table)
+    # a run that was already complete trains nothing: its table comes from metrics.jsonl
+    console.print(stage_table(stage_rows(result.stages, records, pipeline.plan)))
+    if tracker is not None:
+        tracker.close("succeeded" if result.status == "succeeded" else None)
     console.print(f"{result.status}; report: {report}")
 
 
@@ -154,7 +165,7 @@ def inspect(checkpoint: Annotated[Path, typer.Argument(help="a .safetensors chec
     table = Table(*rows[0].keys()) if rows else Table("empty")
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
-    console.print(table)
+    print_wide(console, table)  # layer names whole, also in a pipe
 
 
 @recipes_app.command("validate")
@@ -213,7 +224,8 @@ def _write_failed(out: Path, exc: OSError) -> NoReturn:
 
 def _load_or_exit(path: Path):
     try:
-        return load_recipe(path)
+        # a sensitivity allocation with a scan file becomes explicit per-layer targets here
+        return resolve_from_file(load_recipe(path), path.parent)
     except RecipeError as exc:
         console.print(f"[red]{path}: invalid recipe[/red]")
         for err in exc.errors:
@@ -225,6 +237,9 @@ def _load_or_exit(path: Path):
 
 
 register_remote_commands(app)
+register_tracking_commands(app)
+register_export_commands(app)
+register_sensitivity_commands(app)
 
 
 def main() -> None:

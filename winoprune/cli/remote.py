@@ -19,8 +19,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from winoprune.cli import run_summary as summary
 from winoprune.cli.client import TERMINAL_STATES, Client, ClientError, resolve_config
 from winoprune.recipes import RecipeError, load_recipe
+from winoprune.recipes.allocation import needs_allocation, resolve_from_file
 
 console = Console(soft_wrap=True)
 Server = Annotated[str | None, typer.Option(help="service URL (or WINOPRUNE_SERVER, config)")]
@@ -57,15 +59,20 @@ def submit(
 ) -> None:
     """Validate a recipe locally and queue it as a run on the service."""
     try:
-        load_recipe(recipe_file)
+        recipe = load_recipe(recipe_file)
+        text = recipe_file.read_text(encoding="utf-8")
+        if needs_allocation(recipe) and not str(recipe.layers.scan).isdigit():
+            # a scan file is resolved here; a scan id (digits) by the service
+            text = resolve_from_file(recipe, recipe_file.parent).canonical_json()
     except RecipeError as exc:
         _fail(f"{recipe_file}: invalid recipe: " + describe_recipe_error(exc), 2)
+    except ValueError as exc:
+        _fail(str(exc), 2)
     client = _client(server, token, project)
     if not client.config.project:
         _fail("project: give --project NAME (or WINOPRUNE_PROJECT, config)", 2)
     try:
         project_id = client.project_id(str(client.config.project))
-        text = recipe_file.read_text(encoding="utf-8")
         run = client.submit(project_id, text, tag or [], notes, f"cli-{uuid.uuid4().hex}")
     except ClientError as exc:
         _fail(exc.message)
@@ -93,12 +100,10 @@ def status(
     if as_json:
         typer.echo(json.dumps(run, indent=2))
         return
-    progress = run.get("progress") or {}
-    console.print(
-        f"run {run['id']} [bold]{run['name']}[/bold]: {run['status']}"
-        f" (stage {progress.get('stage')}, epoch {progress.get('epoch')},"
-        f" attempt {run['attempt_count']}, device {run.get('device') or '-'})"
-    )
+    console.print(summary.status_line(run), highlight=False)
+    for line in (summary.queue_line(run), summary.timing_line(run), summary.metrics_line(run)):
+        if line:
+            console.print(line, highlight=False)
     if run.get("error"):
         console.print(f"[red]{run['error']}[/red]")
     table = Table("stage", "type", "target", "status", "top-1", "sparsity", "seconds")
@@ -143,6 +148,7 @@ class StageBars:
                 f"stage {stage['index']:>2} {stage['type']}",
                 total=epochs.get(stage["index"], 0) + 1,
                 info="",
+                start=False,  # the clock runs from the stage's first epoch, not while queued
             )
             for stage in run["stages"]
         }
@@ -156,6 +162,7 @@ class StageBars:
     def at(self, stage: int, epoch: int, info: str = "") -> None:
         """Epoch ``epoch`` of ``stage`` is done."""
         if stage in self.tasks:
+            self.progress.start_task(self.tasks[stage])
             self.progress.update(self.tasks[stage], completed=epoch + 1, info=info)
 
     def complete(self, stage: int) -> None:
@@ -172,6 +179,8 @@ class StageBars:
             self.at(int(data["stage"]), int(data["epoch"]), info)
         elif kind == "stage.finished" and data.get("status") == "succeeded":
             self.complete(int(data["stage"]))
+        elif kind == "run.started":
+            self.progress.console.print("[dim]started on a worker[/dim]")
         elif kind == "log" and data.get("message"):
             self.progress.console.print(f"[dim]{data['message']}[/dim]")
         elif kind in ("run.finished", "run.cancelled") and data.get("status") in TERMINAL_STATES:
@@ -219,6 +228,9 @@ def _watch(client: Client, run_id: int, timeout: float | None) -> None:
         _fail(exc.message)
     final = run["status"] if run["status"] in TERMINAL_STATES else None
     deadline = None if timeout is None else time.monotonic() + timeout
+    queued = summary.queue_line(run)
+    if queued:
+        console.print(queued, highlight=False)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -236,6 +248,9 @@ def _watch(client: Client, run_id: int, timeout: float | None) -> None:
         _fail(exc.message)
     error = f" ({run['error']})" if run.get("error") else ""
     console.print(f"run {run_id}: {final or run['status']}{error}")
+    for line in (summary.timing_line(run), summary.metrics_line(run)):
+        if line:
+            console.print(line, highlight=False)
     if final is None:
         _fail(f"timeout: run {run_id} is still {run['status']} after {timeout} s")
     if final != "succeeded":
@@ -302,9 +317,9 @@ def download(
             ),
         )
         for artifact in checkpoints if all_checkpoints else checkpoints[-1:]:
-            path = client.download(
-                f"/artifacts/{artifact['id']}/download", folder / artifact["name"]
-            )
+            name = artifact["name"]  # named after the run: files from many runs stay apart
+            named = name if name.startswith(f"run-{run_id}-") else f"run-{run_id}-{name}"
+            path = client.download(f"/artifacts/{artifact['id']}/download", folder / named)
             sidecar = artifact["meta"].get("sidecar")
             if sidecar:  # next to the weights, `winoprune inspect` and `run --out` can use it
                 path.with_suffix(".json").write_text(json.dumps(sidecar, indent=1))
@@ -312,6 +327,8 @@ def download(
         for table, fmt in EXPORTS:
             target = folder / f"{table}.{fmt}"
             client.download(f"/runs/{run_id}/export", target, {"table": table, "format": fmt})
+        report = client.download(f"/runs/{run_id}/report", folder / f"run-{run_id}-report.html")
+        console.print(f"report: {report}")
     except ClientError as exc:
         _fail(exc.message)
     if not checkpoints:

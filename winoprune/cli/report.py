@@ -9,13 +9,13 @@ fraction of zeros at each Winograd position beside the importance-factor matrix.
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import Any
 
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
+from winoprune.cli.operations_table import operations_table
 from winoprune.winograd.importance import importance_factors
 from winoprune.winograd.transforms import WinogradTransform
 
@@ -66,7 +66,10 @@ def layer_sparsity_figure(layers: list[dict[str, Any]]) -> go.Figure:
     fig = go.Figure()
     for stage, rows in stage_end_rows(layers).items():
         fig.add_bar(
-            x=[r["layer"] for r in rows], y=[r["sparsity"] for r in rows], name=f"stage {stage}"
+            x=[r["layer"] for r in rows],
+            y=[r["sparsity"] for r in rows],
+            name=stage_name(stage),
+            text=[f"{100 * float(r['sparsity']):.1f}%" for r in rows],
         )
     fig.update_layout(
         title="Winograd-domain sparsity per layer at the end of each stage",
@@ -86,7 +89,8 @@ def layer_reduction_figure(layers: list[dict[str, Any]]) -> go.Figure:
         fig.add_bar(
             x=[r["layer"] for r in rows],
             y=[float(r["mult_reduction"]) for r in rows],
-            name=f"stage {stage}",
+            name=stage_name(stage),
+            text=[f"{float(r['mult_reduction']):.2f}x" for r in rows],
         )
     fig.update_layout(
         title="Multiplication reduction versus direct convolution per layer (x fewer)",
@@ -108,15 +112,66 @@ def headline(record: dict[str, Any]) -> str:
     )
 
 
+def stage_name(stage: int) -> str:
+    """A stage's label in charts: "pretrain" for -1, else "stage N"."""
+    return "pretrain" if int(stage) == -1 else f"stage {stage}"
+
+
+PERCENT_KEYS = ("top1", "top5", "train_top1", "sparsity", "density", "target")
+
+
+def format_value(key: str, value: Any) -> str:
+    """A final-epoch value for people: percentages, "x fewer", grouped integers, 4 digits."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if key == "stage":
+        return stage_name(int(value))
+    if any(part in key for part in PERCENT_KEYS):
+        return f"{100 * value:.2f} %"
+    if "reduction" in key:
+        return f"{value:.2f}x"
+    if isinstance(value, int) or float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:.4g}"
+
+
+def final_table(record: dict[str, Any]) -> str:
+    """The final epoch's values as an HTML table, formatted."""
+    rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(format_value(str(k), v))}</td></tr>"
+        for k, v in record.items()
+    )
+    return f'<table id="final-epoch"><tbody>{rows}</tbody></table>'
+
+
 def pattern_figure(layer: str, pattern: list[list[float]], tf: WinogradTransform) -> go.Figure:
     from plotly.subplots import make_subplots
 
     fig = make_subplots(
         rows=1, cols=2, subplot_titles=("fraction of zeros", "importance factor F_hat")
     )
-    fig.add_heatmap(z=pattern, zmin=0, zmax=1, colorscale="Blues", row=1, col=1, showscale=False)
+    f_hat = importance_factors(tf).tolist()
     fig.add_heatmap(
-        z=importance_factors(tf).tolist(), colorscale="Oranges", row=1, col=2, showscale=False
+        z=pattern,
+        zmin=0,
+        zmax=1,
+        colorscale="Blues",
+        row=1,
+        col=1,
+        text=[[f"{round(100 * v)}%" for v in row] for row in pattern],
+        texttemplate="%{text}",
+        colorbar={"x": 0.45, "len": 0.9, "tickformat": ".0%", "title": {"text": "zeros"}},
+    )
+    fig.add_heatmap(
+        z=f_hat,
+        colorscale="Oranges",
+        row=1,
+        col=2,
+        text=[[f"{v:.3g}" for v in row] for row in f_hat],
+        texttemplate="%{text}",
+        colorbar={"x": 1.0, "len": 0.9, "title": {"text": "F_hat"}},
     )
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(title=f"{layer}: zeros per Winograd position ({tf.name})", height=360)
@@ -171,15 +226,19 @@ def write_report(
         for name, p in patterns.items()
     ]
     divs = "\n".join(f.to_html(full_html=False, include_plotlyjs=False) for f in figures)
-    summary = json.dumps(records[-1] if records else {}, indent=1)
+    summary = final_table(records[-1] if records else {})
+    summary += operations_table(layers)  # multiplications, additions, energy per layer
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <script>{get_plotlyjs()}</script>
 <style>body{{font-family:system-ui,sans-serif;margin:2rem;max-width:1200px}}
-pre{{background:#f4f4f4;padding:1rem;overflow:auto}}</style></head>
+pre{{background:#f4f4f4;padding:1rem;overflow:auto}}
+table{{border-collapse:collapse}}
+td,th{{padding:.2rem .8rem;border-bottom:1px solid #ddd;text-align:left}}
+td{{font-variant-numeric:tabular-nums}}</style></head>
 <body><h1>{html.escape(title)}</h1>
 <h2>Final epoch</h2><p id="headline">{html.escape(headline(records[-1] if records else {}))}</p>
-<pre>{html.escape(summary)}</pre>
+{summary}
 {divs}
 <h2>Recipe</h2><pre>{html.escape(recipe_yaml)}</pre>
 </body></html>"""

@@ -1,5 +1,6 @@
 // One function per chart. Every chart is drawn with Plotly.react and a fixed uirevision, so
 // zoom, pan and legend choices survive live updates. Plotly is the global from plotly.min.js.
+import { colorFor, methodColor, runColor } from "./palette.js";
 import { stageLabel } from "./results-labels.js";
 
 const UIREVISION = "winoprune";
@@ -36,11 +37,13 @@ export function accuracyLossChart(el, series) {
     traces.splice(1, 0, { name: "train top-1", x: series.x, y: series.trainAccuracy, text: series.labels, mode: "lines", line: { color: COLORS[0], dash: "dot" }, hovertemplate: "%{text}<br>train top-1 %{y:.2%}<extra></extra>" });
   }
   const shapes = series.boundaries.slice(1).map((b) => ({ type: "line", xref: "x", yref: "paper", x0: b.x - 0.5, x1: b.x - 0.5, y0: 0, y1: 1, line: { dash: "dot", width: 1, color: "#64748b" } }));
-  const annotations = series.boundaries.map((b) => ({ x: b.x - 0.5, y: 1, xref: "x", yref: "paper", text: stageLabel(b.stage), showarrow: false, xanchor: "left", yanchor: "bottom", font: { size: 11, color: "#475569" } }));
+  // alternate rows so the labels of short neighbouring stages do not overlap
+  const annotations = series.boundaries.map((b, i) => ({ x: b.x - 0.5, y: 1, xref: "x", yref: "paper", text: stageLabel(b.stage), showarrow: false, xanchor: "left", yanchor: "bottom", yshift: i % 2 ? -16 : 0, font: { size: 11, color: "#475569" } }));
   draw(el, traces, {
     xaxis: { title: { text: "epoch (all stages)" }, zeroline: false },
     yaxis: { ...pctAxis("top-1 accuracy"), range: [0, 1] },
-    yaxis2: { title: { text: "test loss" }, overlaying: "y", side: "right", rangemode: "tozero" },
+    // round loss ticks on their own grid (not aligned to the accuracy axis)
+    yaxis2: { title: { text: "test loss" }, overlaying: "y", side: "right", rangemode: "tozero", tickmode: "auto", tickformat: ".2~f", nticks: 6, showgrid: false },
     margin: { l: 60, r: 60, t: 24, b: 60 },
     shapes,
     annotations,
@@ -57,7 +60,7 @@ export function stageSparsityChart(el, rows) {
     { type: "scatter", mode: "lines+markers", name: "× fewer multiplications", x, y: rows.map((r) => r.reduction ?? null), yaxis: "y2", line: { color: COLORS[4] }, hovertemplate: "%{x}: %{y:.2f}× fewer than direct<extra></extra>" },
   ], {
     yaxis: { ...pctAxis("sparsity"), range: [0, 1] },
-    yaxis2: { title: { text: "reduction vs direct (×)" }, overlaying: "y", side: "right", rangemode: "tozero" },
+    yaxis2: { title: { text: "reduction vs direct (×)" }, overlaying: "y", side: "right", rangemode: "tozero", tickmode: "auto", showgrid: false },
     margin: { l: 60, r: 60, t: 10, b: 60 },
   });
 }
@@ -180,34 +183,50 @@ export function importancePiecesChart(el, pieces) {
   pieceHeatmaps(el, pieces, "f_hat", "Oranges", 1, max, fmtFactor);
 }
 
-// Top-1 accuracy per epoch, one line per run.
+// Legends above the plot: below it they overlap the x-axis title (and long layer names).
+const LEGEND_ON_TOP = { legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" }, margin: { l: 60, r: 20, t: 40, b: 60 } };
+
+// Top-1 accuracy per epoch, one line per run (each run's own stable colour).
 export function compareAccuracyChart(el, runs) {
   draw(el, runs.map((run, i) => ({
     name: run.label, x: run.series.x, y: run.series.accuracy, text: run.series.labels, mode: "lines+markers",
-    line: { color: COLORS[i % COLORS.length] }, hovertemplate: `${run.label}<br>%{text}<br>top-1 %{y:.2%}<extra></extra>`,
-  })), { xaxis: { title: { text: "epoch (all stages)" } }, yaxis: { ...pctAxis("top-1 accuracy"), range: [0, 1] } });
+    line: { color: runColor(run.run.id) }, hovertemplate: `${run.label}<br>%{text}<br>top-1 %{y:.2%}<extra></extra>`,
+  })), { xaxis: { title: { text: "epoch (all stages)" } }, yaxis: { ...pctAxis("top-1 accuracy"), range: [0, 1] }, ...LEGEND_ON_TOP });
 }
 
 // Per-layer Winograd sparsity of each run's last stage, one bar trace per run.
 export function compareLayersChart(el, runs) {
   draw(el, runs.map((run, i) => ({
     type: "bar", name: run.label, x: run.rows.map((r) => r.layer), y: run.rows.map((r) => r.winograd),
-    marker: { color: COLORS[i % COLORS.length] }, hovertemplate: `${run.label}<br>%{x}: %{y:.2%}<extra></extra>`,
-  })), { barmode: "group", yaxis: { ...pctAxis("Winograd sparsity"), range: [0, 1] }, xaxis: { type: "category", automargin: true } });
+    marker: { color: runColor(run.run.id) }, hovertemplate: `${run.label}<br>%{x}: %{y:.2%}<extra></extra>`,
+  })), { barmode: "group", yaxis: { ...pctAxis("Winograd sparsity"), range: [0, 1] }, xaxis: { type: "category", automargin: true }, ...LEGEND_ON_TOP });
 }
 
-// Accuracy against Winograd sparsity, one point per finished stage; one trace per method.
-export function paretoChart(el, points, front) {
-  const methods = [...new Set(points.map((p) => p.method))].sort();
-  const traces = methods.map((method, i) => {
-    const mine = points.filter((p) => p.method === method);
+// An axis range around the values with 6 % padding (not a fixed 0-100 %).
+export function fittedRange(values, { min = -Infinity, max = Infinity } = {}) {
+  const finite = values.filter((v) => Number.isFinite(v));
+  if (!finite.length) return undefined;
+  const lo = Math.min(...finite);
+  const hi = Math.max(...finite);
+  const pad = Math.max((hi - lo) * 0.06, 0.005);
+  return [Math.max(lo - pad, min), Math.min(hi + pad, max)];
+}
+
+// Accuracy against Winograd sparsity, one point per finished stage; one trace per group (a
+// method by default; `group` names the point field) in the group's stable colour.
+export function paretoChart(el, points, front, group = "method") {
+  const groups = [...new Set(points.map((p) => p[group]))].sort();
+  const traces = groups.map((value) => {
+    const mine = points.filter((p) => p[group] === value);
     return {
-      type: "scatter", mode: "markers", name: method, x: mine.map((p) => p.sparsity), y: mine.map((p) => p.accuracy),
+      type: "scatter", mode: "markers", name: String(value), x: mine.map((p) => p.sparsity), y: mine.map((p) => p.accuracy),
       customdata: mine.map((p) => [p.runId, p.stage]), text: mine.map((p) => `${p.runName} (#${p.runId}) · ${stageLabel(p.stage)}`),
-      marker: { size: 10, color: COLORS[i % COLORS.length] }, hovertemplate: "%{text}<br>sparsity %{x:.1%} · top-1 %{y:.2%}<extra></extra>",
+      marker: { size: 10, color: group === "method" ? methodColor(value) : colorFor(`${group}:${value}`) }, hovertemplate: "%{text}<br>sparsity %{x:.1%} · top-1 %{y:.2%}<extra></extra>",
     };
   });
   const sorted = [...front].sort((a, b) => a.sparsity - b.sparsity);
   traces.push({ type: "scatter", mode: "lines", name: "Pareto front", x: sorted.map((p) => p.sparsity), y: sorted.map((p) => p.accuracy), line: { dash: "dash", color: "#64748b", shape: "hv" }, hoverinfo: "skip" });
-  draw(el, traces, { xaxis: pctAxis("Winograd-domain sparsity"), yaxis: pctAxis("top-1 accuracy"), hovermode: "closest" });
+  const x = fittedRange(points.map((p) => p.sparsity), { min: 0, max: 1 });
+  const y = fittedRange(points.map((p) => p.accuracy), { min: 0, max: 1 });
+  draw(el, traces, { xaxis: { ...pctAxis("Winograd-domain sparsity"), rangemode: "normal", range: x }, yaxis: { ...pctAxis("top-1 accuracy"), rangemode: "normal", range: y }, hovermode: "closest" });
 }

@@ -13,14 +13,14 @@ export function renderTimeline(tbody, run) {
   const span = Math.max(end - start, 1);
   tbody.replaceChildren(...run.stages.map((s) => {
     const from = s.started_at ? Date.parse(s.started_at) : null;
-    const to = s.finished_at ? Date.parse(s.finished_at) : from !== null ? Date.now() : null;
+    const to = s.finished_at ? Date.parse(s.finished_at) : from !== null && s.status === "running" ? Date.now() : from;
     const bar = from === null ? "" : h("span", { class: `timeline-bar bar-${s.status}`, style: `left:${(100 * (from - start)) / span}%;width:${Math.max((100 * (to - from)) / span, 0.5)}%` });
     return h("tr", { "data-stage": s.index, "data-status": s.status },
       h("th", { scope: "row" }, stageLabel(s.index)), h("td", {}, s.type), h("td", {}, badge(s.status)),
       h("td", {}, s.target === null ? "—" : fmtPct(s.target)), h("td", {}, fmtPct(s.sparsity)),
       h("td", { "data-col": "mult-reduction" }, fmtTimes(s.mult_reduction ?? null)), h("td", {}, fmtPct(s.accuracy)),
       h("td", {}, fmtDate(s.started_at)), h("td", {}, fmtDate(s.finished_at)),
-      h("td", {}, s.duration_s !== null ? fmtDuration(s.duration_s) : s.started_at ? "running" : "—"),
+      h("td", {}, s.duration_s !== null ? fmtDuration(s.duration_s) : s.status === "running" ? "running" : "—"),
       h("td", {}, s.started_at ? run.device || "—" : "—"),
       h("td", { class: "timeline-col" }, h("div", { class: "timeline-track", "aria-hidden": "true" }, bar)));
   }));
@@ -31,8 +31,13 @@ const LOG_LIMIT = 400;
 function describe(event) {
   const data = event.data || {};
   if (data.message) return data.message;
-  const parts = Object.entries(data).map(([key, value]) => `${key}=${typeof value === "object" ? JSON.stringify(value) : value}`);
+  const parts = Object.entries(data).map(([key, value]) => `${key}=${typeof value === "object" ? JSON.stringify(value, round4) : round4(key, value)}`);
   return parts.join(" ");
+}
+
+// Floats in the log to 4 significant digits (integers and text as they are).
+function round4(_key, value) {
+  return typeof value === "number" && !Number.isInteger(value) ? Number(value.toPrecision(4)) : value;
 }
 
 // The run's change notices as a log, newest last (metric/layer notices folded to keep it short).
@@ -82,6 +87,8 @@ export async function renderPositions(runId, tile, stage, layer) {
     const result = await api.zeroMap(runId, stage, layer);
     shownKey = key;
     shownPieces = result.pieces || null;
+    zeros.querySelector("[data-testid='zero-map-missing']")?.remove(); // the map replaces the note
+    zeros.setAttribute("role", "img");
     if (shownPieces) zeroPiecesChart(zeros, shownPieces);
     else zeroMapChart(zeros, result.zeros);
     drawImportance();

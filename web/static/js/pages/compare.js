@@ -2,6 +2,9 @@
 import { api } from "../api.js";
 import { compareAccuracyChart, compareLayersChart } from "../charts.js";
 import { layerRecords, layerSparsity, recipeDiff, stagesWithLayers, trainingSeries } from "../results.js";
+import { renderFinalTable } from "../compare_table.js";
+import { operationRows, operationTotals, renderCompareOperations } from "../operations.js";
+import { runColor } from "../palette.js";
 import { $, h, mainData } from "../util.js";
 
 const ids = (mainData().runs || "").split(",").filter(Boolean).map(Number);
@@ -11,7 +14,8 @@ async function loadRun(id) {
   const records = layerRecords(layers);
   const stages = stagesWithLayers(records);
   const last = stages.length ? stages[stages.length - 1].stage : null;
-  return { run, label: `#${run.id} ${run.name}`, series: trainingSeries(metrics), rows: last === null ? [] : layerSparsity(records, last) };
+  const ops = operationTotals(last === null ? [] : operationRows(records, last)); // additions, energy
+  return { run, label: `#${run.id} ${run.name}${run.external ? " (external)" : ""}`, series: trainingSeries(metrics), rows: last === null ? [] : layerSparsity(records, last), ops };
 }
 
 function renderDiff(runs) {
@@ -41,7 +45,9 @@ $("#compare-form").addEventListener("submit", (event) => {
   }
   try {
     const runs = await Promise.all(ids.map(loadRun));
-    $("#compare-legend").replaceChildren(...runs.map((r) => h("li", {}, h("a", { href: `/runs/${r.run.id}` }, r.label), ` · ${r.run.method} · ${r.run.status}`)));
+    $("#compare-legend").replaceChildren(...runs.map((r) => h("li", {}, h("span", { class: "swatch", style: `background:${runColor(r.run.id)}`, "aria-hidden": "true" }), h("a", { href: `/runs/${r.run.id}` }, r.label), ` · ${r.run.method} · ${r.run.status}`)));
+    renderFinalTable($("#compare-final tbody"), runs.map((r) => r.run));
+    renderCompareOperations($("#compare-operations tbody"), runs);
     compareAccuracyChart($("#chart-compare-accuracy"), runs);
     compareLayersChart($("#chart-compare-layers"), runs);
     renderDiff(runs);

@@ -3,7 +3,10 @@
 import { api, follow } from "../api.js";
 import { accuracyLossChart, activationDensityChart, layerReductionChart, layerSparsityChart, layerStageHeatmap, multiplicationsChart, stageSparsityChart } from "../charts.js";
 import { renderLog, renderPositions, renderTimeline, renderTotals } from "../run_panels.js";
+import { cancelLoss, confirmAction, openNotesEditor, queueText, renderBanner, renderNotes, renderRetry, renderSystem, resumeLoss, saveNotes, shownStatus } from "../run_lifecycle.js";
 import { progressFraction, progressText } from "../progress.js";
+import { tileName } from "../results-labels.js";
+import { operationRows, renderOperations } from "../operations.js";
 import { activationRows, layerOrder, layerRecords, layerReductions, layerSparsity, mergeLayers, mergeMetrics, multiplicationRows, sparsityMatrix, stageMetric, stageReduction, stageSparsity, stagesWithLayers, trainingSeries } from "../results.js";
 import { $, badge, flash, h, liveStatus, mainData, recipeYaml, setUrlParams, stageLabel, urlParams } from "../util.js";
 
@@ -35,19 +38,29 @@ function renderHeader() {
   const run = state.run;
   document.title = `${run.name} (#${run.id}) · winoprune`;
   $("#run-name").textContent = `#${run.id} ${run.name}`;
-  $("#run-status").replaceWith(Object.assign(badge(run.status), { id: "run-status" }));
+  $("#run-status").replaceWith(Object.assign(badge(shownStatus(run)), { id: "run-status" }));
   $("#run-status").dataset.testid = "run-status";
-  const parts = [run.method, run.model, run.dataset, `tile ${run.recipe.tile}`, `owner ${run.owner || "—"}`, `attempt ${run.attempt_count}`];
-  if (run.tags.length) parts.push(`tags: ${run.tags.join(", ")}`);
-  $("#run-summary").textContent = parts.join(" · ") + (run.error ? ` · error: ${run.error}` : "");
+  const parts = [run.method, run.model, run.dataset, run.recipe.tile ? `tile ${tileName(run.recipe.tile)}` : null, `owner ${run.owner || "—"}`, `attempt ${run.attempt_count}`].filter(Boolean);
+  if (run.external) parts.unshift("external run (tracking API)"); // issue 15
+  if (run.description) parts.push(run.description);
+  $("#run-external").hidden = !run.external;
+  if (run.archived_at) parts.push("archived");
+  $("#run-summary").textContent = parts.join(" · ");
+  renderBanner($("#run-banner"), run);
+  $("#run-queue").textContent = queueText(run);
+  renderNotes($("#run-notes"), run, canEdit);
+  renderSystem($("#run-system tbody"), run);
   const fraction = progressFraction(run);
   const bar = $("#run-progress");
   bar.setAttribute("aria-valuenow", String(Math.round(100 * fraction)));
   bar.setAttribute("aria-valuetext", `${progressText(run)} (${Math.round(100 * fraction)} %)`);
   bar.firstElementChild.style.width = `${(100 * fraction).toFixed(1)}%`;
-  $("#btn-cancel").hidden = !canEdit || !["queued", "running"].includes(run.status) || run.cancel_requested;
-  $("#btn-retry").hidden = !canEdit || !["failed", "cancelled"].includes(run.status);
-  $("#resume-box").hidden = !canEdit || !["failed", "cancelled", "succeeded"].includes(run.status);
+  $("#btn-cancel").hidden = !canEdit || !["queued", "running"].includes(run.status) || run.cancel_requested || run.external;
+  renderRetry($("#btn-retry"), $("#btn-retry-restart"), run, canEdit && !run.external); // its client feeds it
+  const settled = ["failed", "cancelled", "succeeded"].includes(run.status);
+  $("#btn-archive").hidden = $("#btn-delete").hidden = !canEdit || !settled;
+  $("#btn-archive").textContent = run.archived_at ? "Unarchive" : "Archive";
+  $("#resume-box").hidden = !canEdit || run.external || !["failed", "cancelled", "succeeded"].includes(run.status);
   fillSelect($("#resume-stage"), run.stages.map((s) => s.index), null, stageLabel);
   $("#recipe-yaml").textContent = recipeYaml(run.recipe);
 }
@@ -66,20 +79,21 @@ function renderCharts() {
   const mults = multiplicationRows(state.layers, stage);
   multiplicationsChart($("#chart-mults"), mults);
   renderTotals($("#mult-totals tbody"), mults, stageMetric(state.metrics, stage, "mult_direct"));
+  $("#operations-card").hidden = !renderOperations($("#operations tbody"), operationRows(state.layers, stage));
   const activations = activationRows(state.layers, stage); // Winograd-ReLU runs only
   $("#activation-card").hidden = !activations.length;
   if (activations.length) activationDensityChart($("#chart-activations"), activations);
   const layers = layerOrder(state.layers.filter((r) => r.domain === "winograd"));
   const layer = selectedLayer(layers);
   fillSelect($("#layer-select"), layers, layer, (v) => v);
-  renderPositions(runId, run.recipe.tile, stage, layer);
+  renderPositions(runId, tileName(run.recipe.tile), stage, layer);
 }
 
 function renderArtifacts(artifacts) {
   const list = $("#checkpoints");
   const checkpoints = artifacts.filter((a) => a.kind === "checkpoint");
   if (!checkpoints.length) return list.replaceChildren(h("li", { class: "muted" }, "none yet"));
-  list.replaceChildren(...checkpoints.map((a) => h("li", {}, h("a", { href: api.downloadUrl(a.id), download: a.name }, a.name), ` (${(a.size / 1024).toFixed(0)} KiB${a.meta && a.meta.stage !== undefined ? `, ${stageLabel(a.meta.stage)}` : ""})`)));
+  list.replaceChildren(...checkpoints.map((a) => h("li", {}, h("a", { href: api.downloadUrl(a.id), download: `run-${runId}-${a.name}` }, a.name), ` (${(a.size / 1024).toFixed(0)} KiB${a.meta && a.meta.stage !== undefined ? `, ${stageLabel(a.meta.stage)}` : ""})`)));
 }
 
 const loaders = {
@@ -130,9 +144,31 @@ function onEvents(events) {
 
 async function act(action) {
   try {
-    if (action === "cancel") await api.cancelRun(runId);
-    if (action === "retry") await api.retryRun(runId);
-    if (action === "resume") await api.resumeRun(runId, Number($("#resume-stage").value));
+    const run = state.run;
+    if (action === "cancel") {
+      if (!(await confirmAction({ title: `Cancel run #${runId}?`, message: cancelLoss(run), confirm: "Stop the run", danger: true }))) return;
+      await api.cancelRun(runId);
+    }
+    if (action === "retry") await api.retryRun(runId, "continue");
+    if (action === "retry-restart") {
+      const stage = stageLabel(Number($("#btn-retry-restart").dataset.stage));
+      const message = `${stage} starts again from epoch 0: the epochs it has trained, their results and its checkpoints are deleted.`;
+      if (!(await confirmAction({ title: `Restart ${stage}?`, message, confirm: `Restart ${stage}`, danger: true }))) return;
+      await api.retryRun(runId, "restart");
+    }
+    if (action === "resume") {
+      const index = Number($("#resume-stage").value);
+      if (!(await confirmAction({ title: `Resume from ${stageLabel(index)}?`, message: resumeLoss(run, index), confirm: "Replace the results", danger: true }))) return;
+      await api.resumeRun(runId, index);
+    }
+    if (action === "archive") await api.patchRun(runId, { archived: !run.archived_at });
+    if (action === "delete") {
+      const message = "The run, its metrics, layer statistics and checkpoints are deleted for good; this cannot be undone.";
+      if (!(await confirmAction({ title: `Delete run #${runId}?`, message, confirm: "Delete for good", danger: true }))) return;
+      await api.deleteRun(runId);
+      location.assign("/runs");
+      return;
+    }
     schedule("run");
   } catch (error) {
     flash(error.message, "error");
@@ -165,4 +201,21 @@ $("#stage-select").addEventListener("change", (event) => { setUrlParams({ stage:
 $("#layer-select").addEventListener("change", (event) => { setUrlParams({ layer: event.target.value }); renderCharts(); });
 $("#btn-cancel").addEventListener("click", () => act("cancel"));
 $("#btn-retry").addEventListener("click", () => act("retry"));
+$("#btn-retry-restart").addEventListener("click", () => act("retry-restart"));
+$("#btn-archive").addEventListener("click", () => act("archive"));
+$("#btn-delete").addEventListener("click", () => act("delete"));
+$("#btn-edit-notes").addEventListener("click", () => openNotesEditor($("#run-notes"), state.run));
+$("#btn-notes-cancel").addEventListener("click", () => { $("#notes-form").hidden = true; });
+$("#notes-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = event.target;
+  try {
+    state.run = await saveNotes(form, runId);
+    form.hidden = true;
+    $("#f-run-tags-error").textContent = "";
+    renderHeader();
+  } catch (error) {
+    $("#f-run-tags-error").textContent = error.message;
+  }
+});
 $("#btn-resume").addEventListener("click", () => act("resume"));

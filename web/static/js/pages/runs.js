@@ -1,7 +1,7 @@
 // Runs table: filters, sorting and the page cursor live in the URL; rows update live.
 import { allRuns, api, follow } from "../api.js";
 import { progressFraction, progressText } from "../progress.js";
-import { $, $$, badge, debounce, fmtDate, fmtTimes, h, liveStatus, mainData, setUrlParams, urlParams } from "../util.js";
+import { $, $$, badge, debounce, fmtDate, fmtPct, fmtTimes, h, liveStatus, mainData, setUrlParams, urlParams } from "../util.js";
 
 const FILTERS = ["method", "model", "dataset", "tag", "owner"];
 const project = Number(mainData().project);
@@ -14,6 +14,8 @@ function readState() {
   const params = urlParams();
   return {
     status: params.getAll("status"),
+    filter: params.getAll("filter"), // metric filters, e.g. top1>=0.7 (GET /runs' grammar)
+    external: params.get("external") || "",
     ...Object.fromEntries(FILTERS.map((key) => [key, params.get(key) || ""])),
     sort: params.get("sort") || "created",
     order: params.get("order") || "desc",
@@ -25,6 +27,8 @@ function readState() {
 function fillForm(state) {
   for (const box of $$("input[name=status]", form)) box.checked = state.status.includes(box.value);
   for (const key of FILTERS) form.elements[key].value = state[key];
+  form.elements.filter.value = state.filter.join(" ");
+  form.elements.external.value = state.external;
   $("#page-size").value = state.limit;
   for (const th of $$("th[data-sort]")) {
     th.setAttribute("aria-sort", th.dataset.sort === state.sort ? (state.order === "asc" ? "ascending" : "descending") : "none");
@@ -38,12 +42,16 @@ function progressCell(run) {
 }
 
 function row(run) {
-  return h("tr", { "data-run-id": run.id, "data-status": run.status },
+  return h("tr", { "data-run-id": run.id, "data-status": run.status, "data-archived": run.archived_at ? "1" : null },
     h("td", {}, h("input", { type: "checkbox", class: "pick", value: run.id, "aria-label": `Select run ${run.id} for comparison` })),
-    h("td", {}, h("a", { href: `/runs/${run.id}` }, `#${run.id} ${run.name}`)),
+    h("td", {}, h("a", { href: `/runs/${run.id}` }, `#${run.id} ${run.name}`),
+      run.external ? [" ", h("span", { class: "badge badge-external", title: "External run: made outside the workers, published through the tracking API" }, "external")] : null),
     h("td", { class: "status-cell" }, badge(run.status)),
     progressCell(run),
+    h("td", { class: "top1-cell" }, fmtPct(run.final?.top1 ?? null)),
+    h("td", { class: "sparsity-cell" }, fmtPct(run.final?.winograd_sparsity ?? null)),
     h("td", { class: "reduction-cell" }, fmtTimes(run.mult_reduction ?? null)),
+    h("td", { class: "loss-cell" }, run.final?.loss == null ? "—" : run.final.loss.toFixed(4)),
     h("td", {}, run.method), h("td", {}, run.model), h("td", {}, run.dataset),
     h("td", {}, run.tags.map((tag) => h("span", { class: "tag" }, tag))),
     h("td", {}, run.owner || "—"),
@@ -60,6 +68,9 @@ async function load() {
   fillForm(state);
   const params = { project, status: state.status, sort: state.sort, order: state.order, limit: state.limit, cursor: state.cursor };
   for (const key of FILTERS) params[key] = state[key];
+  params.filter = state.filter;
+  params.external = state.external;
+  if (urlParams().get("archived") === "1") params.archived = true; // runs_queue.js' toggle
   try {
     const page = await api.runs(params);
     await loadDetails(page.items);
@@ -72,7 +83,7 @@ async function load() {
     tbody.dataset.loaded = String(Date.now());
     updateCompareButton();
   } catch (error) {
-    tbody.replaceChildren(h("tr", {}, h("td", { colspan: 12, class: "field-error" }, error.message)));
+    tbody.replaceChildren(h("tr", {}, h("td", { colspan: 15, class: "field-error" }, error.message)));
   }
 }
 
@@ -118,12 +129,14 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   const changes = { status: $$("input[name=status]:checked", form).map((box) => box.value), cursor: "" };
   for (const key of FILTERS) changes[key] = form.elements[key].value.trim();
+  changes.filter = form.elements.filter.value.split(/[\s,]+/).filter(Boolean);
+  changes.external = form.elements.external.value;
   setUrlParams(changes, { push: true });
   load();
 });
 form.addEventListener("reset", () => {
   setTimeout(() => {
-    setUrlParams({ status: [], ...Object.fromEntries(FILTERS.map((key) => [key, ""])), cursor: "" }, { push: true });
+    setUrlParams({ status: [], filter: [], external: "", ...Object.fromEntries(FILTERS.map((key) => [key, ""])), cursor: "" }, { push: true });
     load();
   });
 });
