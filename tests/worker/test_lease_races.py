@@ -269,7 +269,8 @@ def test_a_sweeper_give_up_fails_the_running_stage_and_skips_the_rest(
             .order_by(Stage.index)
         ).all()
     assert [(i, s) for i, s, _ in stages] == [(-1, "succeeded"), (0, "failed"), (1, "skipped")]
-    assert all(finished is not None for i, _, finished in stages if i >= 0)
+    # the stage that ran stops with its finish time; the one that never started keeps none
+    assert [finished is not None for i, _, finished in stages if i >= 0] == [True, False]
     with ctx.session() as session:
         notices = session.execute(
             select(Event.run_id, Event.data).where(Event.kind == "run.finished")
