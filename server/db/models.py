@@ -129,6 +129,8 @@ class Run(Base):
     method: Mapped[str] = mapped_column(String(64), index=True)
     model_name: Mapped[str] = mapped_column(String(64), index=True)
     dataset_name: Mapped[str] = mapped_column(String(64), index=True)
+    # issue 16: the tile's label ("F(4,3)"), for the runs list, its search and the Pareto groups
+    tile: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="queued")
     attempt_count: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, exists, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, exists, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from server.db.models import Run, RunTag, User
@@ -41,6 +41,9 @@ class RunFilters:
     method: str | None = None
     model: str | None = None
     dataset: str | None = None
+    tile: str | None = None
+    # issue 16: substring search over name, method, model, data set, tile and tags
+    q: str | None = None
     owner: str | None = None
     tag: str | None = None
     created_after: datetime | None = None
@@ -84,6 +87,15 @@ def decode_cursor(cursor: str, sort: str, order: str) -> tuple[Any, int]:
         ) from None
 
 
+def _search(text: str) -> ColumnElement[bool]:
+    """Case-insensitive substring match ("native" finds native-winograd); LIKE's wildcards in
+    the text match themselves (escaped), the text is a bound parameter."""
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    columns = (Run.name, Run.method, Run.model_name, Run.dataset_name, Run.tile)
+    tagged = exists().where(RunTag.run_id == Run.id, RunTag.tag.ilike(pattern, escape="\\"))
+    return or_(*(column.ilike(pattern, escape="\\") for column in columns), tagged)
+
+
 def _conditions(session: Session, user: User, f: RunFilters) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if f.project is not None:
@@ -99,6 +111,10 @@ def _conditions(session: Session, user: User, f: RunFilters) -> list[ColumnEleme
         conditions.append(Run.model_name == f.model)
     if f.dataset:
         conditions.append(Run.dataset_name == f.dataset)
+    if f.tile:
+        conditions.append(Run.tile == f.tile)
+    if f.q:
+        conditions.append(_search(f.q))
     if f.owner:
         owner_id = select(User.id).where(User.username == f.owner).scalar_subquery()
         conditions.append(Run.created_by_id == owner_id)
@@ -127,6 +143,7 @@ LIST_COLUMNS = (
     Run.method,
     Run.model_name.label("model"),
     Run.dataset_name.label("dataset"),
+    Run.tile,
     Run.recipe_sha256,
     User.username.label("owner"),
     Run.notes,

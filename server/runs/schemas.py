@@ -109,6 +109,7 @@ class RunOut(BaseModel):
     method: str
     model: str
     dataset: str
+    tile: str | None = None
     recipe_sha256: str
     owner: str | None
     tags: list[str]
@@ -207,6 +208,7 @@ def _run_fields(run: Any) -> dict[str, Any]:
         "method": run.method,
         "model": run.model_name,
         "dataset": run.dataset_name,
+        "tile": run.tile,
         "recipe_sha256": run.recipe_sha256,
         "owner": run.created_by.username if run.created_by else None,
         "tags": run.tags,

@@ -57,6 +57,11 @@ def _stage_rows(recipe: Recipe) -> list[Stage]:
     return rows
 
 
+def tile_label(tile: Any) -> str:
+    """ "F(4,3)" for a tile name or a {m, r, ...} mapping."""
+    return tile if isinstance(tile, str) else tile.name
+
+
 def new_run(project_id: int, user: User, recipe: Recipe, tags: list[str], notes: str) -> Run:
     """A queued Run (not yet added) with its stage and tag rows."""
     return Run(
@@ -68,6 +73,7 @@ def new_run(project_id: int, user: User, recipe: Recipe, tags: list[str], notes:
         method=recipe.method,
         model_name=recipe.model.name,
         dataset_name=recipe.data.name,
+        tile=tile_label(recipe.tile),
         status="queued",
         notes=notes,
         stages=_stage_rows(recipe),

@@ -3,7 +3,7 @@ import { allRuns, api, follow } from "../api.js";
 import { progressFraction, progressText } from "../progress.js";
 import { $, $$, badge, debounce, fmtDate, fmtPct, fmtTimes, h, liveStatus, mainData, setUrlParams, urlParams } from "../util.js";
 
-const FILTERS = ["method", "model", "dataset", "tag", "owner"];
+const FILTERS = ["q", "method", "model", "dataset", "tile", "tag", "owner"];
 const project = Number(mainData().project);
 const form = $("#run-filters");
 const tbody = $("#runs-table tbody");
@@ -52,7 +52,7 @@ function row(run) {
     h("td", { class: "sparsity-cell" }, fmtPct(run.final?.winograd_sparsity ?? null)),
     h("td", { class: "reduction-cell" }, fmtTimes(run.mult_reduction ?? null)),
     h("td", { class: "loss-cell" }, run.final?.loss == null ? "—" : run.final.loss.toFixed(4)),
-    h("td", {}, run.method), h("td", {}, run.model), h("td", {}, run.dataset),
+    h("td", {}, run.method), h("td", {}, run.model), h("td", { class: "tile-cell" }, run.tile || "—"), h("td", {}, run.dataset),
     h("td", {}, run.tags.map((tag) => h("span", { class: "tag" }, tag))),
     h("td", {}, run.owner || "—"),
     h("td", {}, fmtDate(run.created_at)), h("td", {}, fmtDate(run.updated_at)));
@@ -83,7 +83,7 @@ async function load() {
     tbody.dataset.loaded = String(Date.now());
     updateCompareButton();
   } catch (error) {
-    tbody.replaceChildren(h("tr", {}, h("td", { colspan: 15, class: "field-error" }, error.message)));
+    tbody.replaceChildren(h("tr", {}, h("td", { colspan: 16, class: "field-error" }, error.message)));
   }
 }
 
@@ -117,7 +117,7 @@ function updateCompareButton() {
 
 async function fillDatalists() {
   const runs = await allRuns({ project }, 2);
-  for (const key of ["method", "model", "dataset", "owner"]) {
+  for (const key of ["method", "model", "dataset", "tile", "owner"]) {
     const values = [...new Set(runs.map((run) => run[key]).filter(Boolean))].sort();
     $(`#filter-${key}-list`).replaceChildren(...values.map((value) => h("option", { value })));
   }
