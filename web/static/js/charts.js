@@ -89,10 +89,13 @@ export function layerSparsityChart(el, rows) {
 
 // Layer x stage heatmap of Winograd-domain sparsity.
 export function layerStageHeatmap(el, matrix) {
+  // a band per layer: a fixed height would stretch 3 layers over 400 px on a phone
+  const height = Math.max(160, 50 + 28 * matrix.layers.length);
+  el.style.height = `${height}px`;
   draw(el, [{
     type: "heatmap", x: matrix.stages.map(stageLabel), y: matrix.layers, z: matrix.z, zmin: 0, zmax: 1,
     colorscale: "Blues", reversescale: true, colorbar: { tickformat: ".0%" }, hovertemplate: "%{y} · %{x}: %{z:.2%}<extra></extra>",
-  }], { xaxis: { type: "category" }, yaxis: { type: "category", autorange: "reversed", automargin: true }, margin: { l: 90, r: 20, t: 10, b: 40 } });
+  }], { height, xaxis: { type: "category" }, yaxis: { type: "category", autorange: "reversed", automargin: true }, margin: { l: 90, r: 20, t: 10, b: 40 } });
 }
 
 // Multiplications per image of each layer: direct, dense Winograd, sparse Winograd.
@@ -121,14 +124,17 @@ export function activationDensityChart(el, rows) {
 
 function matrixHeatmap(el, matrix, colorscale, zmin, zmax, format) {
   delete el.dataset.pieces; // one matrix, not a DWM layer's pieces (pieceHeatmaps sets it)
-  el.style.height = "";
+  // square cells: never taller than wide (else plotly pads the y range with empty rows)
+  const side = Math.max(120, Math.min(300, (el.clientWidth || 360) - 130)); // margins, colour bar
+  const height = side + 60;
+  el.style.height = `${height}px`;
   const size = matrix.length;
   const ticks = [...Array(size).keys()];
   draw(el, [{
     type: "heatmap", z: matrix, x: ticks, y: ticks, zmin, zmax, colorscale, reversescale: colorscale === "Blues",
     text: matrix.map((row) => row.map((v) => (v === null ? "" : format(v)))), texttemplate: "%{text}",
     hovertemplate: "position (%{y}, %{x}): %{text}<extra></extra>",
-  }], { xaxis: { dtick: 1, title: { text: "column" }, constrain: "domain" }, yaxis: { dtick: 1, autorange: "reversed", scaleanchor: "x", title: { text: "row" } }, margin: { l: 50, r: 10, t: 10, b: 50 } });
+  }], { height, xaxis: { dtick: 1, title: { text: "column" }, constrain: "domain" }, yaxis: { dtick: 1, autorange: "reversed", scaleanchor: "x", constrain: "domain", title: { text: "row" } }, margin: { l: 50, r: 10, t: 10, b: 50 } });
 }
 
 // The a x a fraction of zeros at each Winograd position of one layer.
