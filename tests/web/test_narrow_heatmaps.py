@@ -1,5 +1,6 @@
-"""At 390 px the run page's heatmaps are sized to their content: the square a x a matrices
-(importance factors, zero maps) and the layer x stage heatmap leave no empty band of rows."""
+"""At 390 px the run page fits the width (wide tables scroll in their own box) and its heatmaps
+are sized to their content: the square a x a matrices (importance factors, zero maps) and the
+layer x stage heatmap leave no empty band of rows."""
 
 from __future__ import annotations
 
@@ -49,6 +50,8 @@ def test_heatmaps_fit_their_rows_at_390_px(
     stages = page.evaluate(BOXES, "chart-heatmap")
     # the layer x stage heatmap: a band of rows per layer, not a fixed 400 px for 3 layers
     assert stages["area"] <= 40 * layers + 40, (stages, layers)
+    # and nothing on the page scrolls sideways (wide tables scroll inside their own box)
+    assert page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "16-run-390.png"), full_page=True)
     assert page_errors == []
