@@ -22,14 +22,32 @@ from server.results.reduction import latest_columns, pop_latest
 from server.runs.metric_filters import FINAL_COLUMNS, METRICS, MetricFilter
 
 SortKey = Literal[
-    "created", "updated", "status", "top1", "winograd_sparsity", "mult_reduction", "loss"
+    "created",
+    "updated",
+    "status",
+    "name",
+    "method",
+    "model",
+    "dataset",
+    "tile",
+    "top1",
+    "winograd_sparsity",
+    "mult_reduction",
+    "loss",
 ]
 SORT_COLUMNS: dict[str, Any] = {
     "created": Run.created_at,
     "updated": Run.updated_at,
     "status": Run.status,
+    "name": Run.name,
+    "method": Run.method,
+    "model": Run.model_name,
+    "dataset": Run.dataset_name,
+    "tile": Run.tile,  # nullable, like the metrics: a tile sort lists the runs that have one
     **FINAL_COLUMNS,
 }
+NULLABLE_SORTS = {"tile", *METRICS}
+TIME_SORTS = {"created", "updated"}
 
 
 @dataclass
@@ -76,9 +94,9 @@ def decode_cursor(cursor: str, sort: str, order: str) -> tuple[Any, int]:
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise ValueError("value")
             value = float(value)
-        elif sort != "status":
+        elif sort in TIME_SORTS:
             value = datetime.fromisoformat(value)
-        elif not isinstance(value, str):
+        elif not isinstance(value, str):  # status and the text columns
             raise ValueError("value")
         return value, int(payload["i"])
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
@@ -129,7 +147,7 @@ def _conditions(session: Session, user: User, f: RunFilters) -> list[ColumnEleme
     if not f.archived:
         conditions.append(Run.archived_at.is_(None))
     conditions.extend(m.condition() for m in f.metrics)
-    if f.sort in METRICS:
+    if f.sort in NULLABLE_SORTS:
         conditions.append(SORT_COLUMNS[f.sort].is_not(None))
     return conditions
 
@@ -194,7 +212,8 @@ def list_runs(
     next_cursor = None
     if len(rows) > f.limit:
         rows = rows[: f.limit]
-        next_cursor = encode_cursor(f.sort, f.order, rows[-1][column.key], rows[-1]["id"])
+        key = f.sort if f.sort in ("model", "dataset") else column.key  # labelled columns
+        next_cursor = encode_cursor(f.sort, f.order, rows[-1][key], rows[-1]["id"])
     for row in rows:
         row["tags"] = sorted(row["tags"].split(",")) if row["tags"] else []
         row["progress"] = {"stage": row.pop("progress_stage"), "epoch": row.pop("progress_epoch")}

@@ -57,7 +57,10 @@ FILTER_HELP = (
     "top1, winograd_sparsity, mult_reduction or loss and op >=, <=, >, <, = or !=; without a "
     "stage the run's final value, with one that stage's last epoch; e.g. top1>=0.7"
 )
-SORT_HELP = "a time, the status, or a final metric (a metric sort lists the runs that have it)"
+SORT_HELP = (
+    "a time, the status, the name, method, model, data set or tile, or a final metric (a metric"
+    " or tile sort lists the runs that have one)"
+)
 SYNTAX = "expected [stage<N>.]<metric><op><number>, e.g. top1>=0.7 or stage1.loss<0.5"
 
 

@@ -54,3 +54,25 @@ def test_overlong_search_is_422_naming_q(env: Env, team: dict[str, Any]) -> None
     response = team["editor"].get("/api/v1/runs", params={"q": "x" * 65})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", "q"]
+
+
+def test_sorts_by_model_and_tile_page_with_the_keyset(env: Env, team: dict[str, Any]) -> None:
+    editor, alpha = team["editor"], team["alpha"]
+    tiles = [{"m": 2, "r": 3}, "F(4,3)", {"m": 6, "r": 3}, {"m": 2, "r": 3}, "F(4,3)"]
+    made = [env.submit(editor, alpha, recipe=recipe(tile=t))["id"] for t in tiles]
+    for sort in ("tile", "model", "method", "dataset", "name"):
+        for order in ("asc", "desc"):
+            seen, cursor = [], None
+            while True:
+                params: dict[str, Any] = {"sort": sort, "order": order, "limit": 2}
+                if cursor:
+                    params["cursor"] = cursor
+                page = editor.get("/api/v1/runs", params=params)
+                assert page.status_code == 200, page.text
+                seen += page.json()["items"]
+                cursor = page.json()["next_cursor"]
+                if cursor is None:
+                    break
+            assert sorted(r["id"] for r in seen) == sorted(made)  # each run once
+            keys = [(r[sort], r["id"]) for r in seen]
+            assert keys == sorted(keys, reverse=order == "desc")
