@@ -28,7 +28,7 @@ FILES = ("pyproject.toml", "alembic.ini")
 # group -> (modules mutated, tests run against them)
 GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "leases": (
-        ["worker/leases.py", "worker/sweeper.py"],
+        ["worker/leases.py", "worker/sweeper.py", "worker/settle.py"],
         ["tests/worker/test_leases.py", "tests/worker/test_lease_races.py"],
     ),
     "authorisation": (
