@@ -247,15 +247,17 @@ def test_a_heartbeat_after_the_sweeper_requeued_finds_its_lease_lost(
 def test_a_sweeper_give_up_fails_the_running_stage_and_skips_the_rest(
     ctx: WorkerContext, new_run: Callable[..., int]
 ) -> None:
-    run_id = new_run()
+    run_id, healthy = new_run(), new_run()
     assert claimer(ctx, run_id, "w1")() is not None
+    assert claimer(ctx, healthy, "w2")() is not None
     with ctx.session() as session:  # pretraining finished, stage 0 was training when it died
-        for index, status in ((-1, "succeeded"), (0, "running")):
-            session.execute(
-                update(Stage)
-                .where(Stage.run_id == run_id, Stage.index == index)
-                .values(status=status)
-            )
+        for rid in (run_id, healthy):
+            for index, status in ((-1, "succeeded"), (0, "running")):
+                session.execute(
+                    update(Stage)
+                    .where(Stage.run_id == rid, Stage.index == index)
+                    .values(status=status)
+                )
         session.commit()
     expire(ctx, run_id, attempt_count=MAX_ATTEMPTS)
     report = sweeper(ctx, [])()
@@ -271,6 +273,11 @@ def test_a_sweeper_give_up_fails_the_running_stage_and_skips_the_rest(
     assert [(i, s) for i, s, _ in stages] == [(-1, "succeeded"), (0, "failed"), (1, "skipped")]
     # the stage that ran stops with its finish time; the one that never started keeps none
     assert [finished is not None for i, _, finished in stages if i >= 0] == [True, False]
+    with ctx.session() as session:  # the other run's stages are not touched
+        others = session.scalars(
+            select(Stage.status).where(Stage.run_id == healthy).order_by(Stage.index)
+        ).all()
+    assert others == ["succeeded", "running", "queued"]
     with ctx.session() as session:
         notices = session.execute(
             select(Event.run_id, Event.data).where(Event.kind == "run.finished")
