@@ -56,10 +56,12 @@ def test_search_finds_by_substring_and_the_filters_stay_in_the_url(
     page.get_by_role("button", name="Clear").click()
     page.wait_for_function(f"() => {SHOWN}.split(',').length === 2")
     assert str(paper) in page.evaluate(f"() => {SHOWN}")
-    # the tile column sorts (F(2,3) before F(4,3) ascending)
-    page.locator("th[data-sort=tile] button").click()
-    page.wait_for_function(f"() => {SHOWN} === '{native_id},{paper}'")
-    assert "sort=tile" in page.url
-    page.locator("th[data-sort=tile] button").click()
+    # the tile column sorts: descending first (F(4,3) before F(2,3)), then ascending
+    header = page.locator("th[data-sort=tile]")
+    header.locator("button").click()
     page.wait_for_function(f"() => {SHOWN} === '{paper},{native_id}'")
+    assert header.get_attribute("aria-sort") == "descending" and "sort=tile" in page.url
+    header.locator("button").click()
+    page.wait_for_function(f"() => {SHOWN} === '{native_id},{paper}'")
+    assert header.get_attribute("aria-sort") == "ascending"
     assert page_errors == []
