@@ -6,7 +6,6 @@ live worker can run refused at submit, archive (hidden from the list) and delete
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +15,9 @@ import pytest
 from sqlalchemy import select
 
 from server.db.models import Metric
-from server.serving import free_port
 from tests.web.conftest import open_page
-from tests.worker.stack import Stack, make_settings, slow_recipe, wait_for
+from tests.worker.stack import Stack, slow_recipe, wait_for
+from tests.worker.stack import served_stack as serve_stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 USER, PASSWORD = "alice", "pw-123456789"  # the stack's project owner
@@ -29,24 +28,8 @@ SHOTS = Path("/tmp/wp/shots")
 @pytest.fixture(scope="module")
 def served_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, str]]:
     """The stack (API + one worker process) served by uvicorn on a free port."""
-    import uvicorn
-
-    tmp = tmp_path_factory.mktemp("lifecycle-browser")
-    stack = Stack(make_settings(tmp), tmp)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(stack.app, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: server.started, 20, "uvicorn to start", 0.05)
-        stack.start_worker()
-        yield stack, f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        stack.close()
+    with serve_stack(tmp_path_factory.mktemp("lifecycle-browser")) as served:
+        yield served
 
 
 def status_is(page: Any, status: str, timeout: float = RUN_GUARD_MS) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from server.serving import free_port
 from tests.web.conftest import open_page
-from tests.worker.stack import Stack, make_settings, slow_recipe, wait_for
+from tests.worker.stack import Stack, slow_recipe, wait_for
+from tests.worker.stack import served_stack as serve_stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 USER, PASSWORD = "alice", "pw-123456789"  # the stack's project owner
@@ -26,24 +25,8 @@ RUN_GUARD_MS = 180_000  # a hang guard for a real training run, not a latency cl
 @pytest.fixture(scope="module")
 def served_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, str]]:
     """The stack (API + one worker process) with its app served by uvicorn on a free port."""
-    import uvicorn
-
-    tmp = tmp_path_factory.mktemp("worker-browser")
-    stack = Stack(make_settings(tmp), tmp)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(stack.app, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: server.started, 20, "uvicorn to start", 0.05)
-        stack.start_worker()
-        yield stack, f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
-        stack.close()
+    with serve_stack(tmp_path_factory.mktemp("worker-browser")) as served:
+        yield served
 
 
 def status_is(page: Any, status: str, timeout: float = RUN_GUARD_MS) -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import copy
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from server.config import Settings
 from server.db.migrate import upgrade_to_head
 from server.db.models import LayerStat, Membership, Metric, Project
 from server.main import create_app
+from server.serving import free_port
 from server.users.service import create_user
 from worker.dispatch import Dispatcher
 from worker.launcher import prepare_broker, spawn_worker, stop_worker
@@ -224,3 +227,26 @@ def assert_complete_results(stack: Stack, run_id: int, recipe: dict[str, Any]) -
     assert set(layers) == expected_points(recipe), sorted(layers)
     assert min(metrics.values()) >= 6  # top1, top5, test_loss, lr, winograd_sparsity, ...
     assert all(count > 0 for count in layers.values())
+
+
+@contextmanager
+def served_stack(tmp: Path) -> Iterator[tuple[Stack, str]]:
+    """A stack (API + one worker process) with its app served by uvicorn on a free port, for
+    browser tests against a real worker; yields (stack, base URL)."""
+    import uvicorn
+
+    stack = Stack(make_settings(tmp), tmp)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(stack.app, host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, 20, "uvicorn to start", 0.05)
+        stack.start_worker()
+        yield stack, f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+        stack.close()
