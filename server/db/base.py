@@ -56,3 +56,8 @@ class Base(DeclarativeBase):
     """Base class of every table."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def in_values(column: str, values: tuple[str, ...]) -> str:
+    """SQL text `column IN ('a', 'b')` for a CHECK constraint over fixed literals."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.db.base import Base, BigId, UTCDateTime, utcnow
+from server.db.base import Base, BigId, UTCDateTime, in_values, utcnow
 
 RUN_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL_STATES = ("succeeded", "failed", "cancelled")
@@ -34,11 +34,6 @@ FINAL_METRIC_COLUMNS = (
     "final_top1", "final_winograd_sparsity", "final_mult_reduction", "final_loss"
 )  # fmt: skip
 PRETRAIN_STAGE = -1  # stage index of the dense pre-training phase (recipe stages count from 0)
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    """SQL text `column IN ('a', 'b')` for a CHECK constraint over fixed literals."""
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class User(Base):
@@ -69,7 +64,7 @@ class Membership(Base):
     """A user's role in a project."""
 
     __tablename__ = "memberships"
-    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+    __table_args__ = (CheckConstraint(in_values("role", ROLES), name="role"),)
     project_id: Mapped[int] = mapped_column(
         ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
     )
@@ -104,7 +99,7 @@ class Run(Base):
 
     __tablename__ = "runs"
     __table_args__ = (
-        CheckConstraint(_in("status", RUN_STATES), name="status"),
+        CheckConstraint(in_values("status", RUN_STATES), name="status"),
         UniqueConstraint("created_by_id", "idempotency_key"),
         Index("ix_runs_created_at_id", "created_at", "id"),
         Index("ix_runs_project_id_created_at_id", "project_id", "created_at", "id"),
@@ -189,7 +184,7 @@ class Stage(Base):
     __tablename__ = "stages"
     __table_args__ = (
         UniqueConstraint("run_id", "index"),
-        CheckConstraint(_in("status", STAGE_STATES), name="status"),
+        CheckConstraint(in_values("status", STAGE_STATES), name="status"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
@@ -238,7 +233,7 @@ class LayerStat(Base):
     __tablename__ = "layer_stats"
     __table_args__ = (
         UniqueConstraint("run_id", "stage", "epoch", "layer", "domain"),
-        CheckConstraint(_in("domain", LAYER_DOMAINS), name="domain"),
+        CheckConstraint(in_values("domain", LAYER_DOMAINS), name="domain"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
@@ -268,7 +263,7 @@ class Artifact(Base):
     """A stored file: a run's checkpoint, uploaded pretrained weights, or an export."""
 
     __tablename__ = "artifacts"
-    __table_args__ = (CheckConstraint(_in("kind", ARTIFACT_KINDS), name="kind"),)
+    __table_args__ = (CheckConstraint(in_values("kind", ARTIFACT_KINDS), name="kind"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(
         ForeignKey("projects.id", ondelete="CASCADE"), index=True

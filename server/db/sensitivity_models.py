@@ -21,14 +21,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.db.base import Base, BigId, UTCDateTime, utcnow
+from server.db.base import Base, BigId, UTCDateTime, in_values, utcnow
 
 SCAN_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 SCAN_SOURCES = ("run", "artifact", "recipe")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class SensitivityScan(Base):
@@ -36,8 +32,8 @@ class SensitivityScan(Base):
 
     __tablename__ = "sensitivity_scans"
     __table_args__ = (
-        CheckConstraint(_in("status", SCAN_STATES), name="status"),
-        CheckConstraint(_in("source", SCAN_SOURCES), name="source"),
+        CheckConstraint(in_values("status", SCAN_STATES), name="status"),
+        CheckConstraint(in_values("source", SCAN_SOURCES), name="source"),
         Index("ix_sensitivity_scans_project_id_id", "project_id", "id"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
