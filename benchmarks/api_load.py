@@ -7,6 +7,8 @@ Writes benchmarks/results/api_load.json and prints a Markdown table.
 
     python benchmarks/api_load.py            # 10,000 runs, 1,000,000 layer rows
     python benchmarks/api_load.py --quick    # 1,000 runs, 50,000 layer rows (smoke run)
+    python benchmarks/api_load.py --runs 10000,100000 --workers 1,2 --only list,same \
+        --layer-rows 100000                  # the run-list targets at 10k and 100k runs
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ MODELS = ("vgg-nagadomi", "convpool-cnn-c", "resnet18", "digits-cnn")
 # One run's statistics: 5 stages x 10 epochs x 10 layers x 2 domains = 1,000 rows.
 STAGES, EPOCHS, LAYERS = 5, 10, 10
 ROWS_PER_RUN = STAGES * EPOCHS * LAYERS * 2
+# Every run that has reported also has epoch metric rows (2 epochs per stage, like the final
+# metrics: a list reads only their latest values, kept on the runs row).
+METRIC_EPOCHS, DIRECT_MULTIPLICATIONS = 2, 1.0e9
 TOKEN = "wp_benchmark-token-" + uuid.uuid4().hex
 TARGETS_MS = {
     "list first page": 50.0,
@@ -87,7 +92,8 @@ def _libpq(url: str) -> str:
 
 
 def seed(url: str, runs: int, layer_rows: int) -> dict[str, Any]:
-    """Bulk-load one user, 4 projects, `runs` runs and `layer_rows` layer rows with COPY."""
+    """Bulk-load one user, 4 projects, `runs` runs (with their epoch metrics) and `layer_rows`
+    layer rows with COPY."""
     started = time.perf_counter()
     now = datetime.now(UTC)
     recipe = json.dumps({"name": "bench", "model": {"name": "vgg-nagadomi"}, "stages": []})
@@ -145,6 +151,7 @@ def seed(url: str, runs: int, layer_rows: int) -> dict[str, Any]:
                 )
         cur.execute("SELECT id FROM runs ORDER BY id")
         run_ids = [row[0] for row in cur.fetchall()]
+        _seed_metrics(cur, run_ids)
         with_stats = run_ids[: max(1, layer_rows // ROWS_PER_RUN)]
         with cur.copy(
             "COPY layer_stats (run_id, stage, epoch, layer, domain, numel, nnz,"
@@ -175,6 +182,31 @@ def seed(url: str, runs: int, layer_rows: int) -> dict[str, Any]:
         "stats_runs": with_stats,
         "projects": project_ids,
     }
+
+
+def _seed_metrics(cur: psycopg.Cursor[Any], run_ids: list[int]) -> None:
+    """Epoch metric rows of every run that has final metrics (not the queued ones), and the
+    run's latest multiplication totals that the worker keeps beside them."""
+    with cur.copy("COPY metrics (run_id, stage, epoch, key, value) FROM STDIN") as copy:
+        for i, run_id in enumerate(run_ids):
+            _external, top1, _sparsity, reduction, loss = metric_values(i, STATUSES[i % 5])
+            if top1 is None:
+                continue
+            values = {
+                "top1": top1,
+                "loss": loss,
+                "mult_direct": DIRECT_MULTIPLICATIONS,
+                "mult_winograd_sparse": DIRECT_MULTIPLICATIONS / reduction,
+            }
+            for stage in range(STAGES):
+                for epoch in range(METRIC_EPOCHS):
+                    for key, value in values.items():
+                        copy.write_row((run_id, stage, epoch, key, value))
+    cur.execute(
+        "UPDATE runs SET latest_mult_direct = %s, latest_mult_sparse = %s / final_mult_reduction"
+        " WHERE final_mult_reduction IS NOT NULL",
+        (DIRECT_MULTIPLICATIONS, DIRECT_MULTIPLICATIONS),
+    )
 
 
 def deep_cursor(url: str, depth: int) -> str:
@@ -302,11 +334,20 @@ def main() -> None:
         "--only", default="", help="comma-separated scenario name prefixes to measure (all)"
     )
     parser.add_argument(
+        "--layer-rows",
+        type=int,
+        default=None,
+        help="layer-statistic rows per database (1,000,000; quick 50,000): fewer seed faster",
+    )
+    parser.add_argument(
         "--ingest-requests", type=int, default=None, help="batches per ingestion run (20)"
     )
     args = parser.parse_args()
     runs, layer_rows, requests = (1_000, 50_000, 160) if args.quick else (10_000, 1_000_000, 3000)
     requests = args.requests or requests
+    layer_rows = layer_rows if args.layer_rows is None else args.layer_rows
+    if layer_rows < ROWS_PER_RUN:
+        parser.error(f"--layer-rows: at least {ROWS_PER_RUN} (one run's statistics)")
     sizes = [int(n) for n in args.runs.split(",")] if args.runs else [runs]
     ingest_requests = args.ingest_requests or (5 if args.quick else 20)
     wanted = [w for w in args.only.split(",") if w]

@@ -68,10 +68,10 @@ def _principal_from_bearer(session: Session, settings: Settings, credential: str
         found = service.user_from_api_token(session, credential)
         if found is None:
             raise _unauthorized("token invalid, expired or revoked")
-        token_user, token = found
+        token_user, grant = found
         # a project-scoped token: projects.service limits every lookup of this request to it
-        token_user.token_project_id = token.project_id  # type: ignore[attr-defined]
-        return Principal(user=token_user, via="token", scopes=set(token.scopes.split()))
+        token_user.token_project_id = grant.project_id  # type: ignore[attr-defined]
+        return Principal(user=token_user, via="token", scopes=set(grant.scopes))
     jwt_user = service.user_from_jwt(session, settings, credential)
     if jwt_user is None:
         raise _unauthorized("token invalid or expired")

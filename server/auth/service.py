@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import jwt
@@ -116,25 +117,43 @@ def create_api_token(
     return row, secret
 
 
-def user_from_api_token(session: Session, secret: str) -> tuple[User, ApiToken] | None:
-    """The active user and token row for a personal token secret, else None."""
+@dataclass(frozen=True)
+class TokenGrant:
+    """What a valid personal token allows: its scopes, and the one project it is limited to
+    (None: every project of its user)."""
+
+    scopes: frozenset[str]
+    project_id: int | None
+
+
+def user_from_api_token(session: Session, secret: str) -> tuple[User, TokenGrant] | None:
+    """The active user and the grant of a personal token secret, else None."""
+    # the user as an entity, the token as plain columns: one ORM object less per request
     found = session.execute(
-        select(ApiToken, User)
+        select(
+            User,
+            ApiToken.id,
+            ApiToken.scopes,
+            ApiToken.project_id,
+            ApiToken.revoked_at,
+            ApiToken.expires_at,
+            ApiToken.last_used_at,
+        )
         .join(User, User.id == ApiToken.user_id)
         .where(ApiToken.token_hash == hash_token(secret))
     ).first()
     now = utcnow()
     if found is None:
         return None
-    row, user = found
-    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+    user, token_id, scopes, project_id, revoked_at, expires_at, last_used_at = found
+    if revoked_at is not None or (expires_at is not None and expires_at <= now):
         return None
     if not user.is_active:
         return None
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
-        session.execute(update(ApiToken).where(ApiToken.id == row.id).values(last_used_at=now))
+    if last_used_at is None or now - last_used_at > LAST_USED_RESOLUTION:
+        session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
         session.commit()
-    return user, row
+    return user, TokenGrant(frozenset(scopes.split()), project_id)
 
 
 def list_api_tokens(session: Session, user: User) -> list[ApiToken]:

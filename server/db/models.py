@@ -149,6 +149,10 @@ class Run(Base):
     final_winograd_sparsity: Mapped[float | None] = mapped_column(Float)
     final_mult_reduction: Mapped[float | None] = mapped_column(Float)
     final_loss: Mapped[float | None] = mapped_column(Float)
+    # each multiplication total at the latest (stage, epoch) that has it: the list's
+    # mult_reduction without two subqueries per row (kept with the final metrics)
+    latest_mult_direct: Mapped[float | None] = mapped_column(Float)
+    latest_mult_sparse: Mapped[float | None] = mapped_column(Float)
     # issue 16: hidden from lists by default; the stage whose checkpoints the next start drops
     # (retry "restart the stage", resume; NULL: continue from the latest checkpoint); the
     # worker's latest system figures (device, cpu/gpu use, memory, epoch time)

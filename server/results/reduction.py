@@ -3,7 +3,9 @@ derived from what the worker already stores; no column of its own.
 
 - Overall, per (stage, epoch): the metric rows ``mult_direct`` and ``mult_winograd_sparse`` (the
   epoch summary over all conv layers). A stage's figure is its last epoch's; a run's is that of
-  its latest (stage, epoch).
+  its latest (stage, epoch). Run lists read each total's latest value from the runs row
+  (``latest_mult_direct``, ``latest_mult_sparse``, which ``server.runs.summary`` keeps in step
+  with the metric rows) instead of two correlated subqueries per listed run.
 - Per layer: a "winograd" layer row's ``multiplications`` are its sparse Winograd cost; the
   direct cost of the layer is the row's own ``mult_direct`` where the worker stored it (every
   row it writes; needed by layers that never had a spatial form, e.g. Winograd-ReLU layers),
@@ -48,26 +50,9 @@ def latest_reduction(reductions: dict[int, float | None]) -> float | None:
     return reductions[max(reductions)] if reductions else None
 
 
-def _latest(run_id: Any, key: str) -> Any:
-    # the unique (run_id, stage, epoch, key) index answers this by a short backward scan
-    return (
-        select(Metric.value)
-        .where(Metric.run_id == run_id, Metric.key == key)
-        .order_by(Metric.stage.desc(), Metric.epoch.desc())
-        .limit(1)
-        .correlate_except(Metric)
-        .scalar_subquery()
-    )
-
-
-def latest_columns(run_id: Any) -> tuple[Any, Any]:
-    """Correlated scalar columns (for run lists): the latest direct and sparse totals."""
-    direct = _latest(run_id, DIRECT_KEY).label(LATEST_DIRECT)
-    return direct, _latest(run_id, SPARSE_KEY).label(LATEST_SPARSE)
-
-
 def pop_latest(row: dict[str, Any]) -> float | None:
-    """Remove the two ``latest_columns`` from a list row; their reduction."""
+    """Remove the run's two latest totals (columns ``LATEST_DIRECT``, ``LATEST_SPARSE``, kept
+    by ``server.runs.summary``) from a list row; their reduction."""
     direct, sparse = row.pop(LATEST_DIRECT), row.pop(LATEST_SPARSE)
     if direct is None or sparse is None:
         return None

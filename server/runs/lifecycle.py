@@ -9,6 +9,7 @@ from server.db.base import utcnow
 from server.db.models import TERMINAL_STATES, LayerStat, Metric, Run
 from server.errors import ApiError
 from server.events.service import publish
+from server.runs.summary import refresh_latest_totals
 
 RESTARTABLE = ("failed", "cancelled")
 
@@ -104,6 +105,7 @@ def _requeue(session: Session, run: Run, start: int, kind: str, keep_stage: bool
     # Results of the stages that run again are rewritten; drop the old ones.
     first_dropped = start + 1 if keep_stage else start
     session.execute(delete(Metric).where(Metric.run_id == run.id, Metric.stage >= first_dropped))
+    refresh_latest_totals(session, run.id)  # the run list's mult_reduction
     session.execute(
         delete(LayerStat).where(LayerStat.run_id == run.id, LayerStat.stage >= first_dropped)
     )

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from server.db.models import Run, RunTag, User
 from server.errors import ApiError
 from server.projects.service import member_project_ids, require_role
-from server.results.reduction import latest_columns, pop_latest
+from server.results.reduction import pop_latest
 from server.runs.metric_filters import FINAL_COLUMNS, METRICS, MetricFilter
 
 SortKey = Literal[
@@ -184,9 +184,12 @@ LIST_COLUMNS = (
     .correlate(Run)
     .scalar_subquery()
     .label("tags"),
-    # the latest epoch's multiplication totals -> RunOut.mult_reduction
-    *latest_columns(Run.id),
+    # the latest multiplication totals (kept on the row by runs.summary) -> RunOut.mult_reduction
+    Run.latest_mult_direct,
+    Run.latest_mult_sparse,
 )
+# built once (statements are immutable): a page only adds its conditions, keyset and order
+LIST_QUERY = select(*LIST_COLUMNS).outerjoin(User, User.id == Run.created_by_id)
 
 
 def list_runs(
@@ -194,11 +197,7 @@ def list_runs(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of the user's runs (as RunOut fields) and the next page's cursor (None: end)."""
     column = SORT_COLUMNS[f.sort]
-    query = (
-        select(*LIST_COLUMNS)
-        .outerjoin(User, User.id == Run.created_by_id)
-        .where(*_conditions(session, user, f))
-    )
+    query = LIST_QUERY.where(*_conditions(session, user, f))
     if f.cursor:
         value, last_id = decode_cursor(f.cursor, f.sort, f.order)
         keyset = tuple_(column, Run.id)

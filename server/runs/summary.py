@@ -5,7 +5,10 @@ Both write paths call ``refresh_summary`` in the transaction that wrote the metr
 worker's ``on_epoch``, the tracking API's batches), so the columns always agree with the rows.
 The values: top-1 (``top1``), Winograd sparsity (``winograd_sparsity``), loss (``test_loss``,
 else ``loss``) and the multiplication reduction (``mult_reduction``, else direct / sparse
-Winograd multiplications from ``mult_direct`` and ``mult_winograd_sparse``).
+Winograd multiplications from ``mult_direct`` and ``mult_winograd_sparse``). Beside them the run
+keeps each of those two totals at the latest (stage, epoch) that has it (``latest_mult_direct``,
+``latest_mult_sparse``: the run list's ``mult_reduction``); ``refresh_latest_totals`` rewrites
+them alone where metric rows are deleted.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from server.db.models import Metric, Run, Stage
-from server.results.reduction import DIRECT_KEY, SPARSE_KEY
+from server.results.reduction import DIRECT_KEY, LATEST_DIRECT, LATEST_SPARSE, SPARSE_KEY
 from winoprune.pruning.metrics import mult_reduction
 
 LOSS_KEYS = ("test_loss", "loss")
@@ -39,17 +42,44 @@ def summarise(values: Point) -> dict[str, float | None]:
     }
 
 
-def refresh_summary(session: Session, run_id: int, stages: Iterable[int] | None = None) -> None:
-    """Rewrite the summary columns of ``run_id`` (of ``stages`` only, when given) from its
-    metric rows; does not commit."""
+def latest_totals(points: dict[tuple[int, int], Point]) -> dict[str, float | None]:
+    """{run column: the total's value at the latest (stage, epoch) with a row of it}."""
+    totals: dict[str, float | None] = {}
+    for key, column in ((DIRECT_KEY, LATEST_DIRECT), (SPARSE_KEY, LATEST_SPARSE)):
+        having = [point for point, values in points.items() if key in values]
+        totals[column] = points[max(having)][key] if having else None
+    return totals
+
+
+def _points(session: Session, run_id: int, keys: Iterable[str]) -> dict[tuple[int, int], Point]:
+    """{(stage, epoch): {key: value}} of the run's metric rows with those keys."""
     points: dict[tuple[int, int], Point] = {}
     rows = session.execute(
         select(Metric.stage, Metric.epoch, Metric.key, Metric.value).where(
-            Metric.run_id == run_id, Metric.key.in_(SUMMARY_KEYS)
+            Metric.run_id == run_id, Metric.key.in_(keys)
         )
     )
     for stage, epoch, key, value in rows:
         points.setdefault((stage, epoch), {})[key] = value
+    return points
+
+
+def refresh_latest_totals(session: Session, run_id: int) -> None:
+    """Rewrite only the run's latest multiplication totals (after metric rows were deleted);
+    does not commit."""
+    totals = latest_totals(_points(session, run_id, (DIRECT_KEY, SPARSE_KEY)))
+    session.execute(
+        update(Run)
+        .where(Run.id == run_id)
+        .values(totals)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def refresh_summary(session: Session, run_id: int, stages: Iterable[int] | None = None) -> None:
+    """Rewrite the summary columns of ``run_id`` (of ``stages`` only, when given) from its
+    metric rows; does not commit."""
+    points = _points(session, run_id, SUMMARY_KEYS)
     if not points:
         return
     last_epoch: dict[int, int] = {}
@@ -73,6 +103,6 @@ def refresh_summary(session: Session, run_id: int, stages: Iterable[int] | None 
     session.execute(
         update(Run)
         .where(Run.id == run_id)
-        .values({f"final_{name}": value for name, value in final.items()})
+        .values({f"final_{name}": value for name, value in final.items()} | latest_totals(points))
         .execution_options(synchronize_session=False)
     )

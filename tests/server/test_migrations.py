@@ -58,3 +58,48 @@ def test_constraint_names_follow_the_convention() -> None:
     assert "pk_runs" in names
     assert "ck_runs_status" in names
     assert "fk_runs_project_id_projects" in names
+
+
+def test_0008_backfills_each_runs_latest_multiplication_totals(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'b.sqlite'}"
+    command.upgrade(alembic_config(url), "0007")
+    engine = create_engine(url)
+    now = "2026-12-01 00:00:00"
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO projects (id, name, description, created_at) VALUES (1, 'p', '', :t)"
+            ),
+            {"t": now},
+        )
+        for run_id in (1, 2):
+            connection.execute(
+                text(
+                    "INSERT INTO runs (id, project_id, name, recipe, recipe_sha256, method,"
+                    " model_name, dataset_name, status, attempt_count, cancel_requested, notes,"
+                    " created_at, updated_at, external) VALUES (:id, 1, 'r', '{}', :sha, 'm',"
+                    " 'v', 'd', 'succeeded', 1, 0, '', :t, :t, 0)"
+                ),
+                {"id": run_id, "sha": "0" * 64, "t": now},
+            )
+        # run 1: the direct total last at (1, 0), the sparse one at (1, 1); run 2: neither
+        rows = [(0, 5, "mult_direct", 900.0), (1, 0, "mult_direct", 800.0)]
+        rows += [(0, 9, "mult_winograd_sparse", 300.0), (1, 1, "mult_winograd_sparse", 200.0)]
+        rows += [(1, 2, "top1", 0.5)]
+        for stage, epoch, key, value in rows:
+            connection.execute(
+                text(
+                    "INSERT INTO metrics (run_id, stage, epoch, key, value)"
+                    " VALUES (1, :s, :e, :k, :v)"
+                ),
+                {"s": stage, "e": epoch, "k": key, "v": value},
+            )
+    try:
+        upgrade_to_head(url)
+        with engine.connect() as connection:
+            totals = connection.execute(
+                text("SELECT id, latest_mult_direct, latest_mult_sparse FROM runs ORDER BY id")
+            ).all()
+        assert [tuple(row) for row in totals] == [(1, 800.0, 200.0), (2, None, None)]
+    finally:
+        engine.dispose()

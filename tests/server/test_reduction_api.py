@@ -82,6 +82,27 @@ def test_run_detail_and_list_report_the_reduction_per_stage_and_run(
     assert not any("latest_mult" in key for item in items for key in item)
 
 
+def test_the_list_reduction_follows_a_resume_that_drops_stage_results(
+    env: Env, team: dict[str, Any]
+) -> None:
+    run_id = _worked_run(env, team)
+    with env.session() as session:
+        for index in (-1, 0):
+            progress.finish_stage(session, run_id, index)
+        progress.finish_run(session, run_id, "succeeded")
+
+    def listed() -> float | None:
+        items = team["viewer"].get("/api/v1/runs", params={"project": team["alpha"]}).json()
+        reduction: float | None = {i["id"]: i["mult_reduction"] for i in items["items"]}[run_id]
+        return reduction
+
+    assert listed() == pytest.approx(_expected(sum(SPARSE.values())))
+    resumed = team["editor"].post(f"/api/v1/runs/{run_id}/resume", json={"stage": 0})
+    assert resumed.status_code == 200
+    # stage 0's metric rows are gone: the latest totals are stage -1's last epoch again
+    assert listed() == pytest.approx(_expected(sum(DIRECT.values()) // 4))
+
+
 def test_layers_carry_the_direct_cost_and_the_reduction_of_winograd_rows(
     env: Env, team: dict[str, Any]
 ) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from sqlalchemy import select
 
 from server.db.models import LayerStat as LayerRow
+from server.db.models import Run
 from tests.worker.test_leases import _reporter, claim
 from winoprune.pruning.metrics import LayerStat
 from winoprune.training.pipeline import EpochReport
@@ -39,3 +40,19 @@ def test_on_epoch_writes_activation_density_and_mults(
         ("features.conv0", 1000, None, None),
         ("features.conv1", 147456, 0.4, 13107),
     ]
+
+
+def test_on_epoch_keeps_the_runs_latest_multiplication_totals(
+    ctx: WorkerContext, new_run: Callable[..., int]
+) -> None:
+    run_id = new_run()
+    claim(ctx, run_id, "w1")
+    reporter = _reporter(ctx, run_id, "w1")
+    for epoch, sparse in ((0, 3000.0), (1, 2000.0)):
+        totals = {"top1": 0.5, "mult_direct": 9000.0, "mult_winograd_sparse": sparse}
+        reporter.on_epoch(EpochReport(0, "spatial-winograd", epoch, totals, [], {}))
+    with ctx.session() as session:
+        latest = session.execute(
+            select(Run.latest_mult_direct, Run.latest_mult_sparse).where(Run.id == run_id)
+        ).one()
+    assert tuple(latest) == (9000.0, 2000.0)  # the run list reads 9000 / 2000
