@@ -30,6 +30,7 @@ from server.runs.dispatch import load_enqueue
 from server.runs.queue_router import router as queue_router
 from server.runs.router import router as runs_router
 from server.sensitivity.router import router as sensitivity_router
+from server.speed.router import router as speed_router
 from server.tracking.router import build_router as build_tracking_router
 from server.users.router import router as users_router
 
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         projects_router,
         runs_router,
         sensitivity_router,
+        speed_router,
         queue_router,
         results_router,
         events_router,

@@ -327,3 +327,6 @@ class WorkerInfo(Base):
 
 # issue 17: the sensitivity scans' tables live in their own module (registered on the metadata)
 from server.db.sensitivity_models import SensitivityPoint, SensitivityScan  # noqa: E402, F401
+
+# issue 18: the measured speed of a run's exports
+from server.db.speed_models import SpeedMeasurement  # noqa: E402, F401

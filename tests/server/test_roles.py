@@ -38,6 +38,7 @@ MINIMUM: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/runs/{run_id}/retry"): "editor",
     ("POST", "/api/v1/runs/{run_id}/resume"): "editor",
     ("POST", "/api/v1/runs/{run_id}/clone"): "editor",
+    ("POST", "/api/v1/runs/{run_id}/speed"): "editor",  # issue 18: a measured speed
     ("POST", "/api/v1/tracking/runs"): "editor",  # the project is in the body
     ("POST", "/api/v1/tracking/runs/{run_id}/batches"): "editor",
     ("POST", "/api/v1/tracking/runs/{run_id}/checkpoints"): "editor",

@@ -33,6 +33,16 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/sensitivity/{scan_id}/allocate"): {"target": 0.5},
     ("POST", "/api/v1/tracking/runs/{run_id}/finish"): {"status": "failed"},
     ("POST", "/api/v1/tracking/runs/{run_id}/batches"): {"metrics": []},
+    ("POST", "/api/v1/runs/{run_id}/speed"): {
+        "weights_sha256": "0" * 64,
+        "batch": 1,
+        "threads": 1,
+        "machine": "m",
+        "conv2d_ms": 2.0,
+        "export_ms": 1.0,
+        "speedup": 2.0,
+        "measured_at": "2026-12-01T00:00:00Z",
+    },
 }
 
 

@@ -188,6 +188,15 @@ class Client:
         body = {"status": status, "error": error}
         return self.request("POST", f"/tracking/runs/{run_id}/finish", json=body)
 
+    # -- measured speed of exports (winoprune.cli.speed_publish) -------------------------------
+    def post_speed(self, run_id: int, body: dict[str, Any]) -> Any:
+        """Store an export's measured speed (the same weights/batch/threads/machine: one row)."""
+        return self.request("POST", f"/runs/{run_id}/speed", json=body)
+
+    def speeds(self, run_id: int) -> Any:
+        """A run's measured speeds, newest first."""
+        return self.request("GET", f"/runs/{run_id}/speed")
+
     def list_runs(self, params: list[tuple[str, Any]]) -> Any:
         """One page of GET /runs (filters, sort, cursor as query parameters)."""
         return self.request("GET", "/runs", params=params)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import platform
+import socket
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,11 +15,24 @@ import typer
 from rich.console import Console
 
 from winoprune.cli.inspection import format_reduction, load_checkpoint_model
+from winoprune.cli.remote_base import Server, Token
 from winoprune.runtime import export as rt_export
 from winoprune.runtime import load_export, read_manifest
 from winoprune.runtime.speed import counted, measure
+from winoprune.training import checkpoints as ckpt
 
 console = Console(soft_wrap=True)
+
+
+def cpu_name() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def benchmark_export(folder: Path, batch: int, threads: int, repeats: int) -> dict[str, Any]:
@@ -28,7 +42,8 @@ def benchmark_export(folder: Path, batch: int, threads: int, repeats: int) -> di
     speed = measure(model, manifest["input_shape"], batch, repeats)
     speed.update(
         date=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        machine={"cpu": platform.processor() or platform.machine(), "torch": torch.__version__},
+        # the host name tells measurements apart (the service keeps one per host and setting)
+        machine={"name": socket.gethostname(), "cpu": cpu_name(), "torch": torch.__version__},
         weights_sha256=manifest["weights_sha256"],
     )
     (folder / rt_export.SPEED).write_text(json.dumps(speed, indent=1) + "\n")
@@ -44,13 +59,23 @@ def export_command(
     batch: Annotated[int, typer.Option(min=1, help="benchmark batch size")] = 32,
     threads: Annotated[int, typer.Option(min=1, help="benchmark torch threads")] = 2,
     repeats: Annotated[int, typer.Option(min=1, help="benchmark timed repeats")] = 5,
+    publish: Annotated[
+        int | None,
+        typer.Option("--publish", help="with --benchmark: send speed.json to this run"),
+    ] = None,
+    server: Server = None,
+    token: Token = None,
 ) -> None:
     """Write a pruned checkpoint as a deployable sparse-Winograd model (safetensors + JSON)."""
+    if publish is not None and not benchmark:
+        console.print("[red]error:[/red] publish: --publish needs --benchmark (nothing measured)")
+        raise typer.Exit(2)
     try:
         model, recipe, tf = load_checkpoint_model(checkpoint)
         input_shape = tuple(vars(model)["input_shape"])  # set by build_model
         info = {"model": recipe.model.name, "width": recipe.model.width, "recipe": recipe.name}
         info["checkpoint"] = checkpoint.name
+        info["stage"] = ckpt.read_meta(checkpoint.with_suffix(".json")).stage
         manifest = rt_export.export_model(model, tf, out, input_shape, info)
     except (ValueError, FileNotFoundError, TypeError) as exc:
         console.print(f"[red]error:[/red] {exc}")
@@ -64,6 +89,10 @@ def export_command(
             f"({speed['images_per_s']['sparse_winograd']:.0f} vs "
             f"{speed['images_per_s']['conv2d']:.0f} images/s); written {out / rt_export.SPEED}"
         )
+    if publish is not None:
+        from winoprune.cli.speed_publish import publish_or_exit
+
+        publish_or_exit(server, token, publish, out)
 
 
 def inspect_export(folder: Path) -> list[dict[str, Any]]:

@@ -17,9 +17,11 @@ from tqdm import tqdm
 from winoprune.cli.export import register_export_commands
 from winoprune.cli.inspection import format_reduction
 from winoprune.cli.points import points_app
-from winoprune.cli.remote import Server, Token, register_remote_commands
+from winoprune.cli.remote import register_remote_commands
+from winoprune.cli.remote_base import Server, Token
 from winoprune.cli.results_files import WRITE_ERRNOS, ResultFiles
 from winoprune.cli.sensitivity_cmds import register_sensitivity_commands
+from winoprune.cli.speed_publish import register_speed_commands
 from winoprune.cli.tables import print_wide, stage_rows, stage_table
 from winoprune.cli.tracker import FanOut
 from winoprune.cli.tracking_cmds import register_tracking_commands, start_tracking
@@ -240,6 +242,7 @@ register_remote_commands(app)
 register_tracking_commands(app)
 register_export_commands(app)
 register_sensitivity_commands(app)
+register_speed_commands(app)
 
 
 def main() -> None:

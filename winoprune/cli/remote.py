@@ -7,45 +7,29 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 import uuid
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from winoprune.cli import run_summary as summary
-from winoprune.cli.client import TERMINAL_STATES, Client, ClientError, resolve_config
+from winoprune.cli import watching
+from winoprune.cli.client import Client, ClientError
+from winoprune.cli.remote_base import (
+    RunId,
+    Server,
+    Token,
+    _client,
+    _fail,
+    console,
+    describe_recipe_error,
+)
 from winoprune.recipes import RecipeError, load_recipe
 from winoprune.recipes.allocation import needs_allocation, resolve_from_file
 
-console = Console(soft_wrap=True)
-Server = Annotated[str | None, typer.Option(help="service URL (or WINOPRUNE_SERVER, config)")]
-Token = Annotated[
-    str | None, typer.Option(help="API token (or WINOPRUNE_TOKEN, config)", show_default=False)
-]
-RunId = Annotated[int, typer.Argument(help="run id")]
 EXPORTS = [("metrics", "csv"), ("metrics", "json"), ("layers", "csv"), ("layers", "json")]
-
-
-def _client(server: str | None, token: str | None, project: str | None = None) -> Client:
-    try:
-        config = resolve_config(server, token, project)
-    except ValueError as exc:
-        _fail(str(exc), 2)
-    if not config.token:
-        _fail("token: set WINOPRUNE_TOKEN or 'token' in ~/.config/winoprune/config.toml", 2)
-    return Client(config)
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(code)
 
 
 def submit(
@@ -78,12 +62,7 @@ def submit(
         _fail(exc.message)
     console.print(f"run {run['id']} {run['status']}: {client.config.server}/runs/{run['id']}")
     if watch_run:
-        _watch(client, int(run["id"]), None)
-
-
-def describe_recipe_error(exc: RecipeError) -> str:
-    """One line per invalid field."""
-    return "; ".join(f"{e['loc']}: {e['msg']}" for e in exc.errors)
+        watching.watch_run(client, int(run["id"]), None)
 
 
 def status(
@@ -93,8 +72,9 @@ def status(
     token: Token = None,
 ) -> None:
     """Show a run: state, progress, device, error and its stages."""
+    client = _client(server, token)
     try:
-        run = _client(server, token).run(run_id)
+        run = client.run(run_id)
     except ClientError as exc:
         _fail(exc.message)
     if as_json:
@@ -104,6 +84,9 @@ def status(
     for line in (summary.queue_line(run), summary.timing_line(run), summary.metrics_line(run)):
         if line:
             console.print(line, highlight=False)
+    speeds = _speeds(client, run_id)
+    if speeds:  # the newest benchmark of its export, beside the counted reduction
+        console.print(summary.speed_line(speeds[0]), highlight=False)
     if run.get("error"):
         console.print(f"[red]{run['error']}[/red]")
     table = Table("stage", "type", "target", "status", "top-1", "sparsity", "seconds")
@@ -120,6 +103,16 @@ def status(
     console.print(table)
 
 
+def _speeds(client: Client, run_id: int) -> list[dict[str, Any]]:
+    """The run's measured speeds, newest first ([] from a service without the route)."""
+    try:
+        return list(client.speeds(run_id))
+    except ClientError as exc:
+        if exc.status in (404, 405):
+            return []
+        _fail(exc.message)
+
+
 def _fmt(value: float | None, pattern: str) -> str:
     return "-" if value is None else pattern.format(value)
 
@@ -131,165 +124,7 @@ def watch(
     token: Token = None,
 ) -> None:
     """Follow a run live (server-sent events, polling when they are unavailable)."""
-    _watch(_client(server, token), run_id, timeout)
-
-
-class StageBars:
-    """One progress bar per stage: epoch 0 (after pruning) plus every training epoch."""
-
-    def __init__(self, progress: Progress, run: dict[str, Any]) -> None:
-        recipe = run["recipe"]
-        epochs = {i: int(s["epochs"]) for i, s in enumerate(recipe.get("stages", []))}
-        if recipe.get("pretrain"):
-            epochs[-1] = int(recipe["pretrain"]["epochs"])
-        self.progress = progress
-        self.tasks = {
-            stage["index"]: progress.add_task(
-                f"stage {stage['index']:>2} {stage['type']}",
-                total=epochs.get(stage["index"], 0) + 1,
-                info="",
-                start=False,  # the clock runs from the stage's first epoch, not while queued
-            )
-            for stage in run["stages"]
-        }
-        for stage in run["stages"]:
-            if stage["status"] == "succeeded":
-                self.complete(stage["index"])
-        where = run.get("progress") or {}
-        if where.get("stage") is not None and where.get("epoch") is not None:
-            self.at(where["stage"], where["epoch"])
-
-    def at(self, stage: int, epoch: int, info: str = "") -> None:
-        """Epoch ``epoch`` of ``stage`` is done."""
-        if stage in self.tasks:
-            self.progress.start_task(self.tasks[stage])
-            self.progress.update(self.tasks[stage], completed=epoch + 1, info=info)
-
-    def complete(self, stage: int) -> None:
-        """The stage is finished."""
-        if stage in self.tasks:
-            task = self.tasks[stage]
-            self.progress.update(task, completed=self.progress.tasks[task].total)
-
-    def apply(self, event: dict[str, Any]) -> str | None:
-        """Move the bars for one change notice; returns the run's final status when it ended."""
-        data, kind = event.get("data") or {}, event.get("kind")
-        if kind == "run.progress" and data.get("epoch") is not None:
-            info = _progress_info(data)
-            self.at(int(data["stage"]), int(data["epoch"]), info)
-        elif kind == "stage.finished" and data.get("status") == "succeeded":
-            self.complete(int(data["stage"]))
-        elif kind == "run.started":
-            self.progress.console.print("[dim]started on a worker[/dim]")
-        elif kind == "log" and data.get("message"):
-            self.progress.console.print(f"[dim]{data['message']}[/dim]")
-        elif kind in ("run.finished", "run.cancelled") and data.get("status") in TERMINAL_STATES:
-            return str(data["status"])
-        return None
-
-
-def _progress_info(data: dict[str, Any]) -> str:
-    parts = []
-    if data.get("top1") is not None:
-        parts.append(f"top-1 {data['top1']:.3f}")
-    if data.get("winograd_sparsity") is not None:
-        parts.append(f"sparsity {data['winograd_sparsity']:.3f}")
-    return ", ".join(parts)
-
-
-POLL_S = 2.0
-SSE_ATTEMPTS = 3  # stream failures before falling back to polling
-RETRY_FIRST_S, RETRY_MAX_S = 1.0, 30.0  # back-off while the service is unreachable
-TRANSIENT = frozenset({0, 502, 503, 504})  # unreachable, or a proxy/database outage
-FINAL_RETRY_S = 300.0  # how long the last status read may wait for the service
-
-
-def _with_retry(call: Callable[[], Any], deadline: float | None) -> Any:
-    """``call()``, retried with exponential back-off while the service is unreachable (a
-    restart, a database outage); other errors, and the deadline, end the retries."""
-    delay = RETRY_FIRST_S
-    while True:
-        try:
-            return call()
-        except ClientError as exc:
-            late = deadline is not None and time.monotonic() + delay >= deadline
-            if exc.status not in TRANSIENT or late:
-                raise
-            console.print(f"[yellow]{exc.message}; retrying in {delay:.0f} s[/yellow]")
-            time.sleep(delay)
-            delay = min(2 * delay, RETRY_MAX_S)
-
-
-def _watch(client: Client, run_id: int, timeout: float | None) -> None:
-    try:
-        run = client.run(run_id)
-        cursor = int(client.changes(run_id, 0)["cursor"])
-    except ClientError as exc:
-        _fail(exc.message)
-    final = run["status"] if run["status"] in TERMINAL_STATES else None
-    deadline = None if timeout is None else time.monotonic() + timeout
-    queued = summary.queue_line(run)
-    if queued:
-        console.print(queued, highlight=False)
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[info]}"),
-    )
-    with Progress(*columns, console=console) as progress:
-        bars = StageBars(progress, run)
-        if final is None:
-            final = _follow(client, run_id, cursor, bars, deadline)
-    try:
-        run = _with_retry(partial(client.run, run_id), time.monotonic() + FINAL_RETRY_S)
-    except ClientError as exc:
-        _fail(exc.message)
-    error = f" ({run['error']})" if run.get("error") else ""
-    console.print(f"run {run_id}: {final or run['status']}{error}")
-    for line in (summary.timing_line(run), summary.metrics_line(run)):
-        if line:
-            console.print(line, highlight=False)
-    if final is None:
-        _fail(f"timeout: run {run_id} is still {run['status']} after {timeout} s")
-    if final != "succeeded":
-        raise typer.Exit(1)
-
-
-def _follow(
-    client: Client, run_id: int, cursor: int, bars: StageBars, deadline: float | None
-) -> str | None:
-    """Apply change notices until the run ends (its status) or the deadline passes (None)."""
-    failures = 0
-    while deadline is None or time.monotonic() < deadline:
-        if failures < SSE_ATTEMPTS:
-            try:
-                for event in client.events(run_id, cursor):
-                    if event is not None:
-                        cursor = max(cursor, int(event["id"]))
-                        final = bars.apply(event)
-                        if final is not None:
-                            return final
-                    if deadline is not None and time.monotonic() >= deadline:
-                        return None
-            except ClientError:
-                pass
-            failures += 1  # the stream ended or broke: reconnect from the cursor
-            continue
-        try:
-            batch = _with_retry(partial(client.changes, run_id, cursor), deadline)
-        except ClientError as exc:
-            if exc.status in TRANSIENT:
-                return None  # still unreachable at the deadline
-            _fail(exc.message)
-        for event in batch["events"]:
-            final = bars.apply(event)
-            if final is not None:
-                return final
-        cursor = int(batch["cursor"])
-        time.sleep(POLL_S)
-    return None
+    watching.watch_run(_client(server, token), run_id, timeout)
 
 
 def download(

@@ -1,6 +1,6 @@
 """Plain-text lines about a service run for `status`, `watch` and `submit --watch`: where it
 is (only what is known), its place in the queue and ETA, and, once it ended, the time it
-waited in the queue and trained, with its final metrics."""
+waited in the queue and trained, with its final metrics and the measured speed of its export."""
 
 from __future__ import annotations
 
@@ -92,3 +92,12 @@ def metrics_line(run: dict[str, Any]) -> str | None:
     if final.get("mult_reduction") is not None:
         parts.append(f"{final['mult_reduction']:.2f}x fewer multiplications")
     return ", ".join(parts) or None
+
+
+def speed_line(measurement: dict[str, Any]) -> str:
+    """ "measured: 2.31x conv2d at batch 32, 2 threads (host, 2026-12-02)" of a stored speed."""
+    day = str(measurement["measured_at"])[:10]
+    return (
+        f"measured: {measurement['speedup']:.2f}x conv2d at batch {measurement['batch']}, "
+        f"{measurement['threads']} threads ({measurement['machine']}, {day})"
+    )

@@ -12,7 +12,7 @@ from rich.console import Console
 from tqdm import tqdm
 
 from winoprune.cli.client import ClientError
-from winoprune.cli.remote import Server, Token, _client, _fail, describe_recipe_error
+from winoprune.cli.remote_base import Server, Token, _client, _fail, describe_recipe_error
 from winoprune.cli.sensitivity_report import write_outputs
 from winoprune.recipes import RecipeError, load_recipe
 from winoprune.training.sensitivity import DEFAULT_GRID, SCAN_METHODS, ScanSpec, SensitivityScan

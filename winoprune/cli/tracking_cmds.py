@@ -13,7 +13,7 @@ from rich.table import Table
 
 from winoprune.cli.client import Client, ClientError
 from winoprune.cli.publish import external_run, publish_dir
-from winoprune.cli.remote import Server, Token, _client, _fail, console
+from winoprune.cli.remote_base import Server, Token, _client, _fail, console
 from winoprune.cli.tracker import Tracker
 from winoprune.training import checkpoints as ckpt
 from winoprune.training.callbacks import EpochReport

@@ -6,7 +6,7 @@ import httpx
 import pytest
 import typer
 
-from winoprune.cli import remote
+from winoprune.cli import watching
 from winoprune.cli.client import Client, ClientConfig
 
 RUN = {
@@ -41,11 +41,11 @@ def test_watch_retries_while_the_api_restarts(
             200, json={**RUN, "status": "succeeded"} if down["changes"] > 3 else RUN
         )
 
-    monkeypatch.setattr(remote.time, "sleep", sleeps.append)
+    monkeypatch.setattr(watching.time, "sleep", sleeps.append)
     client = Client(
         ClientConfig(server="http://api.test", token="t"), transport=httpx.MockTransport(handler)
     )
-    remote._watch(client, 7, timeout=600)
+    watching.watch_run(client, 7, timeout=600)
     output = capsys.readouterr().out
     assert "run 7: succeeded" in output
     assert output.count("retrying in") == 3
@@ -62,9 +62,9 @@ def test_watch_gives_up_on_a_real_error(monkeypatch: pytest.MonkeyPatch) -> None
             return httpx.Response(200, json={"events": [], "cursor": 4})
         return httpx.Response(200, json=RUN)
 
-    monkeypatch.setattr(remote.time, "sleep", lambda _s: None)
+    monkeypatch.setattr(watching.time, "sleep", lambda _s: None)
     client = Client(
         ClientConfig(server="http://api.test", token="t"), transport=httpx.MockTransport(handler)
     )
     with pytest.raises(typer.Exit):
-        remote._watch(client, 7, timeout=600)
+        watching.watch_run(client, 7, timeout=600)

@@ -115,6 +115,7 @@ export const api = {
   metrics: (id, after = 0) => get(`${API}/runs/${id}/metrics`, { after }),
   layers: (id, params = {}) => get(`${API}/runs/${id}/layers`, params),
   artifacts: (id) => get(`${API}/runs/${id}/artifacts`),
+  speed: (id) => get(`${API}/runs/${id}/speed`), // measured speed of its exports (issue 18)
   // Not in the API yet (see the README): the a x a fraction of zeros at each Winograd position.
   zeroMap: (id, stage, layer) => get(`${API}/runs/${id}/patterns`, { stage, layer }),
   // change notices: polling fallback
@@ -202,4 +203,5 @@ export const EVENT_KINDS = [
   "run.created", "run.updated", "run.deleted", "run.cancelled", "run.cancel_requested",
   "run.retried", "run.resumed", "run.started", "run.progress", "run.finished",
   "stage.started", "stage.finished", "metrics", "layers", "artifact.created", "log",
+  "speed.measured",
 ];

@@ -7,6 +7,7 @@ import { cancelLoss, confirmAction, openNotesEditor, queueText, renderBanner, re
 import { progressFraction, progressText } from "../progress.js";
 import { tileName } from "../results-labels.js";
 import { operationRows, renderOperations } from "../operations.js";
+import { renderSpeed } from "../speed.js";
 import { activationRows, layerOrder, layerRecords, layerReductions, layerSparsity, mergeLayers, mergeMetrics, multiplicationRows, sparsityMatrix, stageMetric, stageReduction, stageSparsity, stagesWithLayers, trainingSeries } from "../results.js";
 import { $, badge, flash, h, liveStatus, mainData, recipeYaml, setUrlParams, stageLabel, urlParams } from "../util.js";
 
@@ -106,6 +107,7 @@ const loaders = {
   },
   reset: async () => { state.metrics = null; state.layers = []; state.layerCursor = 0; },
   artifacts: async () => renderArtifacts(await api.artifacts(runId)),
+  speed: async () => renderSpeed($("#speed-measured"), $("#speed-card"), $("#speed-table tbody"), await api.speed(runId)),
 };
 
 async function refresh(kinds) {
@@ -136,6 +138,7 @@ function onEvents(events) {
     if (event.kind === "metrics") schedule("metrics");
     else if (event.kind === "layers") schedule("layers");
     else if (event.kind === "artifact.created") schedule("artifacts");
+    else if (event.kind === "speed.measured") schedule("speed");
     else if (event.kind === "run.retried" || event.kind === "run.resumed") schedule("reset", "run", "metrics", "layers");
     else if (event.kind === "run.deleted") flash("This run was deleted.", "error");
     else schedule("run");
@@ -189,7 +192,7 @@ async function loadLog() {
   try {
     state.cursor = await loadLog();
     renderLog($("#run-log"), state.events);
-    await refresh(new Set(["run", "metrics", "layers", "artifacts"]));
+    await refresh(new Set(["run", "metrics", "layers", "artifacts", "speed"]));
   } catch (error) {
     flash(error.message, "error");
     return;

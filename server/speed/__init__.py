@@ -1,0 +1,1 @@
+"""Measured speed of a run's exports (issue 18)."""
