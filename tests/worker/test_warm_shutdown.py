@@ -27,7 +27,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
 
 
 def test_sigterm_of_a_real_worker_hands_the_run_back_without_an_attempt(stack: Stack) -> None:
-    recipe = slow_recipe(epochs=40)
+    recipe = slow_recipe(epochs=16)
     worker = stack.start_worker()
     run_id = stack.submit(recipe)
     wait_for(lambda: stack.epochs_done(run_id, 0) >= 2, 120, "stage 0 to be under way")
@@ -38,7 +38,7 @@ def test_sigterm_of_a_real_worker_hands_the_run_back_without_an_attempt(stack: S
     handed_back = stack.run(run_id)
     assert handed_back["status"] in ("queued", "running"), handed_back
     assert handed_back["attempt_count"] == 1, (handed_back, stack.log_tail())
-    assert stack.epochs_done(run_id, 0) < 40  # it stopped mid-stage, not at the slice's end
+    assert stack.epochs_done(run_id, 0) < 16  # it stopped mid-stage, not at the slice's end
 
     stack.start_worker()
     run = stack.wait_status(run_id, DONE, 300)

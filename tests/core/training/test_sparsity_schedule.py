@@ -106,8 +106,15 @@ def run(out: Path, stop_after: int | None = None) -> tuple[Pipeline, Recorder]:
     return pipe, rec
 
 
-def test_digits_stage_reaches_its_target_at_the_end_with_nested_masks(tmp_path):
-    _, rec = run(tmp_path)
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory) -> tuple[Path, Recorder]:
+    """One uninterrupted run, shared by the tests that read it (a digits job each time)."""
+    out = tmp_path_factory.mktemp("straight")
+    return out, run(out)[1]
+
+
+def test_digits_stage_reaches_its_target_at_the_end_with_nested_masks(straight):
+    _, rec = straight
     stage = [r for r in rec.reports if r.stage == 1]
     assert [r.epoch for r in stage] == [0, 1, 2, 3]
     sparsity = [r.summary["winograd_sparsity"] for r in stage]
@@ -128,15 +135,14 @@ def final_tensors(out: Path) -> dict[str, torch.Tensor]:
 
 # should_stop calls: 1 per step (23 per digits epoch at batch 64), 1 per epoch end, 1 per stage
 @pytest.mark.parametrize("stop_after", [74, 85], ids=["epoch-boundary", "mid-epoch"])
-def test_stopped_gradual_stage_resumes_to_the_same_result(tmp_path, stop_after):
-    run(tmp_path / "straight")
+def test_stopped_gradual_stage_resumes_to_the_same_result(tmp_path, straight, stop_after):
     out = tmp_path / "interrupted"
     run(out, stop_after=stop_after)
     meta, _ = ckpt.list_checkpoints(out / "checkpoints")[-1]
     assert meta.stage == 1 and not meta.stage_done and meta.epoch == 1
     assert (meta.step > 0) == (stop_after == 85)
     run(out)
-    expected, got = final_tensors(tmp_path / "straight"), final_tensors(out)
+    expected, got = final_tensors(straight[0]), final_tensors(out)
     assert expected.keys() == got.keys()
     for key in expected:
         assert torch.equal(expected[key], got[key]), key

@@ -109,8 +109,8 @@ def test_gradcheck(k: int, s: int) -> None:
     x = _rand(1, 2, 9, 8).requires_grad_()
     q = layout.to_winograd(_rand(2, 2, k, k, seed=1)).requires_grad_()
     bias = _rand(2, seed=2).requires_grad_()
-    assert torch.autograd.gradcheck(
-        lambda x, q, b: dwm_conv2d(x, q, layout, b, (k // 2, k // 2)), (x, q, bias)
+    assert torch.autograd.gradcheck(  # every Jacobian entry up to 3x3, projections above
+        lambda x, q, b: dwm_conv2d(x, q, layout, b, (k // 2, k // 2)), (x, q, bias), fast_mode=k > 3
     )
 
 
