@@ -17,8 +17,9 @@ pytestmark = pytest.mark.browser
 
 
 def expected_line(m: dict[str, Any]) -> str:
+    threads = f"{m['threads']} thread" + ("" if m["threads"] == 1 else "s")
     return (
-        f"measured: {m['speedup']:.2f}× conv2d at batch {m['batch']}, {m['threads']} threads "
+        f"measured: {m['speedup']:.2f}× conv2d at batch {m['batch']}, {threads} "
         f"({m['machine']}, {m['measured_at'][:10]})"
     )
 

@@ -56,7 +56,7 @@ def test_export_publishes_and_a_retry_adds_nothing(
     assert [r["id"] for r in service["http"].get(f"/runs/{run_id}/speed").json()] == [row["id"]]
     status = cli(service, "status", str(run_id))
     assert status.exit_code == 0, status.output
-    line = f"measured: {row['speedup']:.2f}x conv2d at batch 2, 1 threads ({row['machine']}, "
+    line = f"measured: {row['speedup']:.2f}x conv2d at batch 2, 1 thread ({row['machine']}, "
     assert line + f"{row['measured_at'][:10]})" in status.output
 
 

@@ -99,5 +99,6 @@ def speed_line(measurement: dict[str, Any]) -> str:
     day = str(measurement["measured_at"])[:10]
     return (
         f"measured: {measurement['speedup']:.2f}x conv2d at batch {measurement['batch']}, "
-        f"{measurement['threads']} threads ({measurement['machine']}, {day})"
+        f"{measurement['threads']} thread{'' if measurement['threads'] == 1 else 's'} "
+        f"({measurement['machine']}, {day})"
     )

@@ -6,7 +6,7 @@ const ms = (value) => `${value.toPrecision(3)} ms`;
 
 // "measured: 2.31× conv2d at batch 32, 2 threads (host, 2026-12-02)" (the day is UTC's).
 export function speedLine(m) {
-  return `measured: ${fmtTimes(m.speedup)} conv2d at batch ${m.batch}, ${m.threads} threads (${m.machine}, ${m.measured_at.slice(0, 10)})`;
+  return `measured: ${fmtTimes(m.speedup)} conv2d at batch ${m.batch}, ${m.threads} thread${m.threads === 1 ? "" : "s"} (${m.machine}, ${m.measured_at.slice(0, 10)})`;
 }
 
 // "stage 1" over the checkpoint's file name (either alone when the other is unknown).
