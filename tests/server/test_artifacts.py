@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,6 +29,7 @@ def _upload(client: Any, project: int, data: bytes, model: str = "digits-cnn") -
 
 
 def test_upload_validate_download_and_use_in_a_recipe(env: Env, team: dict[str, Any]) -> None:
+    before = _stored(env)
     data = _weights()
     response = _upload(team["editor"], team["alpha"], data)
     assert response.status_code == 201, response.text
@@ -56,7 +58,7 @@ def test_upload_validate_download_and_use_in_a_recipe(env: Env, team: dict[str, 
     )
     assert elsewhere.status_code == 422  # an artifact of another project is not visible
     assert team["editor"].delete(f"/api/v1/artifacts/{artifact['id']}").status_code == 204
-    assert not any(env.settings.artifacts_dir.rglob("*.safetensors"))
+    assert _stored(env) == before
 
 
 def test_pickles_and_garbage_are_rejected_without_unpickling(
@@ -66,11 +68,17 @@ def test_pickles_and_garbage_are_rejected_without_unpickling(
         def __reduce__(self) -> Any:
             return (exec, ("raise SystemExit('unpickled!')",))
 
+    before = _stored(env)
     for payload in (pickle.dumps(Boom()), b"not a checkpoint", b""):
         response = _upload(team["editor"], team["alpha"], payload)
         assert response.status_code == 422
         assert response.json()["field"] == "file"
-    assert not any(env.settings.artifacts_dir.rglob("*.safetensors"))
+    assert _stored(env) == before
+
+
+def _stored(env: Env) -> set[Path]:
+    """The artifact files on disk (the data folder lives as long as the test session)."""
+    return set(env.settings.artifacts_dir.rglob("*.safetensors"))
 
 
 def _messages(response: Any) -> str:
@@ -90,16 +98,36 @@ def test_names_and_shapes_must_match_the_model(team: dict[str, Any]) -> None:
     assert unknown.status_code == 422 and unknown.json()["field"] == "model"
 
 
+def test_num_classes_builds_the_model_the_weights_are_checked_against(
+    team: dict[str, Any],
+) -> None:
+    seven = {
+        k: v.contiguous() for k, v in build_model("digits-cnn", num_classes=7).state_dict().items()
+    }
+    editor, project = team["editor"], team["alpha"]
+
+    def upload(data: bytes, **form: str) -> Any:
+        files = {"file": ("w.safetensors", data, "application/octet-stream")}
+        url = f"/api/v1/projects/{project}/artifacts"
+        return editor.post(url, files=files, data={"model": "digits-cnn", **form})
+
+    assert upload(save(seven), num_classes="7").status_code == 201
+    for data, form in ((save(seven), {}), (_weights(), {"num_classes": "7"})):
+        response = upload(data, **form)  # 7 classes against the default 10, and 10 against 7
+        assert response.status_code == 422 and "shape of classifier." in _messages(response)
+
+
 def test_an_upload_missing_a_tensor_is_422_and_stores_nothing(
     env: Env, team: dict[str, Any]
 ) -> None:
     state = {k: v.contiguous() for k, v in build_model("digits-cnn").state_dict().items()}
+    before = _stored(env)
     for left_out in [k for k in state if not k.endswith("num_batches_tracked")][::3]:
         partial = save({k: v for k, v in state.items() if k != left_out})
         response = _upload(team["editor"], team["alpha"], partial)
         assert response.status_code == 422, left_out
         assert left_out in _messages(response) and "missing" in _messages(response)
-    assert not any(env.settings.artifacts_dir.rglob("*.safetensors"))
+    assert _stored(env) == before
     # counters are optional: a file without them is complete
     counters = save({k: v for k, v in state.items() if not k.endswith("num_batches_tracked")})
     assert _upload(team["editor"], team["alpha"], counters).status_code == 201

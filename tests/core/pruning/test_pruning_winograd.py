@@ -9,7 +9,7 @@ from torch import nn
 from winoprune.pruning import LayerPolicy, WinogradGradScaler, prune_model
 from winoprune.pruning.baselines import prune_native_winograd
 from winoprune.pruning.masks import winograd_masks
-from winoprune.pruning.winograd import prune_winograd_direct
+from winoprune.pruning.winograd import importance_scores, prune_winograd_direct
 from winoprune.winograd.functional import to_winograd
 from winoprune.winograd.importance import importance_factors
 from winoprune.winograd.layers import convert_model
@@ -85,6 +85,25 @@ def test_grad_scaler_divides_by_f_hat_power_once_per_step():
     backward(net)
     scaler.apply()
     assert scaler.calls == 2
+
+
+def test_grad_scaler_scales_every_layer_after_one_without_a_gradient() -> None:
+    net = tiny_winograd_net()
+    scaler = WinogradGradScaler(net, alpha=1.5)
+    first, second = net.get_parameter("0.weight"), net.get_parameter("2.weight")
+    first.requires_grad_(False)  # the first Winograd layer gets no gradient
+    backward(net)
+    assert first.grad is None and second.grad is not None
+    raw = second.grad.clone()
+    scaler.apply()
+    torch.testing.assert_close(second.grad, raw / F_HAT.float() ** 1.5, rtol=1e-6, atol=0)
+
+
+def test_importance_scores_refuse_factors_of_another_tile() -> None:
+    q = winograd_weight(0, k=2, c=2)  # F(4,3): 6x6
+    f23 = importance_factors(standard_transform("F(2,3)"))  # 4x4
+    with pytest.raises(ValueError, match=r"^weight: expected Winograd weights \(K, C, 4, 4\)"):
+        importance_scores(q, f23)
 
 
 def test_sgd_step_uses_scaled_gradient_and_unscaled_weight_decay():

@@ -28,6 +28,7 @@ from winoprune.winograd.layers import WinogradConv2d
 CLASSES, TRAIN_PER_CLASS, TEST_PER_CLASS, BATCH = 4, 12, 2, 16
 STEPS_PER_EPOCH = CLASSES * TRAIN_PER_CLASS // BATCH  # 3
 GRAD_EXPONENT = 1.5
+DAMPING = 0.1
 
 
 @pytest.fixture(scope="module")
@@ -157,14 +158,27 @@ class Watcher:
         for module in self.pipe.model.modules():
             if not isinstance(module, WinogradConv2d) or module.weight.grad is None:
                 continue
-            raw = self.raw.pop(id(module.weight))
-            expected = raw
-            if stage_type == "winograd-direct":
-                expected = raw / importance_factors(module.transform).to(raw).pow(GRAD_EXPONENT)
+            expected = self.expected(module, self.raw.pop(id(module.weight)), stage_type)
             if not torch.allclose(module.weight.grad, expected, rtol=1e-6, atol=1e-12):
                 self.violations.append(f"{stage_type} step: gradient is not the expected one")
         if stage_type == "winograd-direct":
             self.scaled_steps += 1
+
+    def expected(self, module: WinogradConv2d, raw: torch.Tensor, stage_type: str) -> torch.Tensor:
+        """The gradient the step should use: raw / F_hat ** alpha in winograd-direct (sgd)."""
+        if stage_type != "winograd-direct":
+            return raw
+        return raw / importance_factors(module.transform).to(raw).pow(GRAD_EXPONENT)
+
+
+class PrecondWatcher(Watcher):
+    """precond-sgd steps: the natural gradient ``P grad_Q P`` with the recipe's damping."""
+
+    def expected(self, module: WinogradConv2d, raw: torch.Tensor, stage_type: str) -> torch.Tensor:
+        p = (module.transform.G @ module.transform.G.T).double()
+        p = p + DAMPING * torch.linalg.eigvalsh(p).max() * torch.eye(p.shape[0], dtype=p.dtype)
+        p = p.to(raw)
+        return p @ raw @ p
 
 
 class StageTracker(Callbacks):
@@ -175,13 +189,21 @@ class StageTracker(Callbacks):
         self.pipe.current_type = plan.type
 
 
-@pytest.fixture
-def watched(image_root: Path, tmp_path: Path) -> Iterator[Watcher]:
-    tracker = StageTracker()
-    pipe = Pipeline(vgg_recipe(image_root), tmp_path, tracker)
+def precond_recipe(root: Path) -> Recipe:
+    """The VGG recipe, its training reduced to one winograd-direct epoch of damped precond-sgd."""
+    data = vgg_recipe(root).model_dump(mode="json")
+    data["pretrain"]["epochs"] = 0
+    precond = {"name": "precond-sgd", "lr": 1.0e-3, "momentum": 0.9, "damping": DAMPING}
+    data["stages"] = [
+        {**data["stages"][0], "epochs": 0},  # prunes, trains nothing
+        {"type": "winograd-direct", "target": 0.5, "epochs": 1, "optimizer": precond},
+    ]
+    return Recipe.model_validate(data)
+
+
+def watch(pipe: Pipeline, tracker: StageTracker, watcher: Watcher) -> Iterator[Watcher]:
     tracker.pipe = pipe
     vars(pipe)["current_type"] = "pretrain"
-    watcher = Watcher(pipe)
     forward = nn.modules.module.register_module_forward_pre_hook(watcher.before_forward)
     step = register_optimizer_step_pre_hook(watcher.before_step)
     try:
@@ -189,6 +211,20 @@ def watched(image_root: Path, tmp_path: Path) -> Iterator[Watcher]:
     finally:
         forward.remove()
         step.remove()
+
+
+@pytest.fixture
+def watched(image_root: Path, tmp_path: Path) -> Iterator[Watcher]:
+    tracker = StageTracker()
+    pipe = Pipeline(vgg_recipe(image_root), tmp_path, tracker)
+    yield from watch(pipe, tracker, Watcher(pipe))
+
+
+@pytest.fixture
+def watched_precond(image_root: Path, tmp_path: Path) -> Iterator[Watcher]:
+    tracker = StageTracker()
+    pipe = Pipeline(precond_recipe(image_root), tmp_path, tracker)
+    yield from watch(pipe, tracker, PrecondWatcher(pipe))
 
 
 def test_masked_weights_are_zero_at_every_forward_and_winograd_steps_are_scaled(
@@ -200,3 +236,11 @@ def test_masked_weights_are_zero_at_every_forward_and_winograd_steps_are_scaled(
     assert watched.forwards == 5 * STEPS_PER_EPOCH
     assert watched.scaled_steps == 2 * STEPS_PER_EPOCH
     assert len(watched.pipe.masks.items()) > 0
+
+
+def test_precond_sgd_steps_use_the_natural_gradient_with_the_recipes_damping(
+    watched_precond: Watcher,
+) -> None:
+    assert watched_precond.pipe.run().status == "succeeded"
+    assert watched_precond.violations == []
+    assert watched_precond.scaled_steps == STEPS_PER_EPOCH  # every precond step was checked
