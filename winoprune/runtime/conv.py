@@ -27,8 +27,10 @@ from winoprune.winograd.transforms import WinogradTransform
 
 STRATEGIES = ("dense", "compact", "csr")
 # Q density (nonzero fraction) at or below which the block-diagonal CSR product is used, and
-# the fraction of a dense GEMM's size below which the compacted GEMMs are
-CSR_MAX_DENSITY = 0.35
+# the fraction of a dense GEMM's size below which the compacted GEMMs are. The idle run of
+# benchmarks/sparse_inference.py (sparse_inference-quick.json, 2-core EPYC): CSR about 1.3x
+# slower than the dense product at 70 % sparsity, 1.05x faster only at 90 %.
+CSR_MAX_DENSITY = 0.12
 COMPACT_MAX_FRACTION = 0.75
 CHUNK_BYTES = 4 << 20  # transformed tiles per batch chunk: stays in the 2 x 1 MiB L2 + L3
 
