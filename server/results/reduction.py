@@ -1,5 +1,5 @@
 """Multiplication reduction versus direct convolution (direct / sparse Winograd multiplications),
-derived from what the worker already stores; no column of its own.
+derived from what the worker already stores; no reduction column of its own.
 
 - Overall, per (stage, epoch): the metric rows ``mult_direct`` and ``mult_winograd_sparse`` (the
   epoch summary over all conv layers). A stage's figure is its last epoch's; a run's is that of

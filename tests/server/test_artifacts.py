@@ -20,11 +20,11 @@ def _weights(**overrides: torch.Tensor) -> bytes:
     return save(state)
 
 
-def _upload(client: Any, project: int, data: bytes, model: str = "digits-cnn") -> Any:
+def _upload(client: Any, project: int, data: bytes, model: str = "digits-cnn", **form: str) -> Any:
     return client.post(
         f"/api/v1/projects/{project}/artifacts",
         files={"file": ("w.safetensors", data, "application/octet-stream")},
-        data={"model": model},
+        data={"model": model, **form},
     )
 
 
@@ -105,15 +105,9 @@ def test_num_classes_builds_the_model_the_weights_are_checked_against(
         k: v.contiguous() for k, v in build_model("digits-cnn", num_classes=7).state_dict().items()
     }
     editor, project = team["editor"], team["alpha"]
-
-    def upload(data: bytes, **form: str) -> Any:
-        files = {"file": ("w.safetensors", data, "application/octet-stream")}
-        url = f"/api/v1/projects/{project}/artifacts"
-        return editor.post(url, files=files, data={"model": "digits-cnn", **form})
-
-    assert upload(save(seven), num_classes="7").status_code == 201
+    assert _upload(editor, project, save(seven), num_classes="7").status_code == 201
     for data, form in ((save(seven), {}), (_weights(), {"num_classes": "7"})):
-        response = upload(data, **form)  # 7 classes against the default 10, and 10 against 7
+        response = _upload(editor, project, data, **form)  # 7 against 10, and 10 against 7
         assert response.status_code == 422 and "shape of classifier." in _messages(response)
 
 

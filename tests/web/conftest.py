@@ -3,6 +3,7 @@ Debian's chromium driven by Playwright, and helpers to make users, projects and 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -113,6 +114,15 @@ def browser() -> Iterator[Any]:
             service_missing("chromium", f"launch failed: {type(exc).__name__}: {exc}"[:300])
         yield instance
         instance.close()
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where a browser test saves the screenshots a person looks at: $WINOPRUNE_SCREENSHOTS,
+    else the test's own temporary folder."""
+    folder = Path(os.environ.get("WINOPRUNE_SCREENSHOTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ API's rule), the new user logs in and changes the password; non-admins get no us
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -17,7 +18,7 @@ NEW_PASSWORD = "violet tram oxford lantern 42"
 
 
 def test_admin_creates_a_user_who_changes_the_password(
-    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str]
+    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str], shots: Path
 ) -> None:
     web_env.user("ada-admin", is_admin=True)
     page = open_page(browser, page_errors, width=1280)
@@ -40,7 +41,7 @@ def test_admin_creates_a_user_who_changes_the_password(
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Create user").click()
     page.locator("tr[data-user='bruno']").wait_for()
-    page.screenshot(path="/tmp/wp/shots/16-users-1280.png", full_page=True)
+    page.screenshot(path=shots / "16-users-1280.png", full_page=True)
 
     other = open_page(browser, page_errors, width=390)
     login(other, live_server, "bruno", "/account")
@@ -54,7 +55,7 @@ def test_admin_creates_a_user_who_changes_the_password(
     other.get_by_role("button", name="Change password").click()
     other.locator("#repeat-password-error:has-text('differ')").wait_for()
     other.get_by_label("New password again").fill(NEW_PASSWORD)
-    other.screenshot(path="/tmp/wp/shots/16-account-390.png", full_page=True)
+    other.screenshot(path=shots / "16-account-390.png", full_page=True)
     other.get_by_role("button", name="Change password").click()
     other.wait_for_url(lambda url: "/login" in url)
     # the new password works through the API; the old one does not

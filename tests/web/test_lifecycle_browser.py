@@ -22,7 +22,6 @@ from tests.worker.stack import served_stack as serve_stack
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 USER, PASSWORD = "alice", "pw-123456789"  # the stack's project owner
 RUN_GUARD_MS = 600_000  # a hang guard for a real training run, not a latency claim
-SHOTS = Path("/tmp/wp/shots")
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +68,7 @@ def stage0_epochs(stack: Stack, run_id: int) -> list[int]:
 
 @pytest.mark.timeout(1500)  # real training on a shared CPU; the guard is RUN_GUARD_MS per wait
 def test_cancel_retry_continue_notes_archive_and_delete(
-    served_stack: tuple[Stack, str], browser: Any, page_errors: list[str]
+    served_stack: tuple[Stack, str], browser: Any, page_errors: list[str], shots: Path
 ) -> None:
     stack, base = served_stack
     recipe = slow_recipe(epochs=5)
@@ -121,7 +120,7 @@ def test_cancel_retry_continue_notes_archive_and_delete(
     assert stopped["Status"] == "cancelled" and stopped["Duration"] not in ("running", "—")
     assert never["Status"] == "cancelled" and never["Finished"] == "—"
     assert never["Duration"] == "—" and never["Started"] == "—"
-    page.screenshot(path=str(SHOTS / "16-run-cancelled-1280.png"), full_page=True)
+    page.screenshot(path=shots / "16-run-cancelled-1280.png", full_page=True)
 
     # Retry names both choices; "continue" goes on from the latest checkpoint
     assert page.get_by_role("button", name="Retry: restart stage 0").is_visible()

@@ -4,7 +4,6 @@ layer x stage heatmap leave no empty band of rows."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ from tests.web.conftest import WebEnv, login, open_page
 from tests.web.simulate import play_run
 
 pytestmark = pytest.mark.browser
-SHOTS = Path(os.environ.get("WINOPRUNE_SHOTS", "/tmp/wp/shots"))
 # the plot area (plotly's drag layer of the main axes) and the chart element, in CSS pixels
 BOXES = """(id) => {
   const el = document.getElementById(id);
@@ -25,7 +23,7 @@ BOXES = """(id) => {
 
 
 def test_heatmaps_fit_their_rows_at_390_px(
-    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str]
+    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str], shots: Path
 ) -> None:
     user = web_env.user("nadia-narrow")
     project = web_env.project("narrow-heatmaps", {user: "editor"})
@@ -52,6 +50,5 @@ def test_heatmaps_fit_their_rows_at_390_px(
     assert stages["area"] <= 40 * layers + 40, (stages, layers)
     # and nothing on the page scrolls sideways (wide tables scroll inside their own box)
     assert page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth") <= 0
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "16-run-390.png"), full_page=True)
+    page.screenshot(path=shots / "16-run-390.png", full_page=True)
     assert page_errors == []

@@ -3,6 +3,7 @@ nothing scrolls sideways."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +11,6 @@ import pytest
 from tests.web.conftest import WebEnv, login, open_page
 
 pytestmark = pytest.mark.browser
-SHOTS = "/tmp/wp/shots"
 
 
 def overflow(page: Any) -> int:
@@ -19,7 +19,7 @@ def overflow(page: Any) -> int:
 
 
 def test_new_run_and_team_fit_390_px(
-    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str]
+    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str], shots: Path
 ) -> None:
     owner = web_env.user("nora-narrow")
     project = web_env.project("narrow-project", {owner: "owner"})
@@ -31,10 +31,10 @@ def test_new_run_and_team_fit_390_px(
     page = open_page(browser, page_errors, width=390, height=844)
     login(page, live_server, "nora-narrow", f"/runs/new?project={project}")
     page.wait_for_selector("#run-form[data-ready='1']")
-    page.screenshot(path=f"{SHOTS}/16-new-run-390.png", full_page=True)
+    page.screenshot(path=shots / "16-new-run-390.png", full_page=True)
     assert overflow(page) <= 0
     page.goto(f"{live_server}/team?project={project}")
     page.wait_for_load_state("networkidle")
-    page.screenshot(path=f"{SHOTS}/16-team-390.png", full_page=True)
+    page.screenshot(path=shots / "16-team-390.png", full_page=True)
     assert overflow(page) <= 0
     assert page_errors == []

@@ -4,19 +4,17 @@ shared link shows the same rows)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from tests.server.conftest import recipe
 from tests.web.conftest import WebEnv, login, open_page
 
-SHOTS = Path(os.environ.get("WINOPRUNE_SHOTS", "/tmp/wp/shots"))
 SHOWN = "[...document.querySelectorAll('#runs-table tbody tr')].map(r => r.dataset.runId).join()"
 
 
 def test_search_finds_by_substring_and_the_filters_stay_in_the_url(
-    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str]
+    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str], shots: Path
 ) -> None:
     user = web_env.user("searcher")
     project = web_env.project("search-ui", {user: "editor"})
@@ -38,8 +36,7 @@ def test_search_finds_by_substring_and_the_filters_stay_in_the_url(
     page.get_by_role("button", name="Apply filters").click()
     page.wait_for_function(f"() => {SHOWN} === '{native_id}'")
     assert "q=native" in page.url
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "16-runs-search.png"), full_page=True)
+    page.screenshot(path=shots / "16-runs-search.png", full_page=True)
 
     # the URL is the saved filter: a fresh page on it shows the same rows and the same form
     saved = page.url

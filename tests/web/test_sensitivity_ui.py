@@ -3,7 +3,6 @@ Allocate form opening the New-run form prefilled, the run page's link, the submi
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from worker.sensitivity_runner import plan, scan_points
 
 
 def test_scan_page_fills_in_live_and_allocates_into_the_new_run_form(
-    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str], tmp_path: Path
+    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str], shots: Path
 ) -> None:
     user = web_env.user("sens-ui")
     project = web_env.project("sens-project", {user: "editor"})
@@ -61,8 +60,6 @@ def test_scan_page_fills_in_live_and_allocates_into_the_new_run_form(
     page.click("#alloc-submit")
     page.wait_for_selector("#alloc-new-run:not([hidden])")
     assert page.locator("#alloc-table tbody tr").count() == len(tasks)
-    shots = Path(os.environ.get("WINOPRUNE_SCREENSHOTS", tmp_path))
-    shots.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=shots / "sensitivity-scan.png", full_page=True)
     expected = client.post(f"/api/v1/sensitivity/{scan_id}/allocate", json={"target": 0.5}).json()
     page.click("#alloc-new-run")

@@ -4,13 +4,14 @@ one is published; nothing at all for a run without one. Desktop width and 390 px
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.server.test_speed_api import measurement
 from tests.web.conftest import WebEnv, login, open_page
-from tests.web.test_narrow_layout import SHOTS, overflow
+from tests.web.test_narrow_layout import overflow
 from tests.web.test_reduction_ui import _worked_run
 
 pytestmark = pytest.mark.browser
@@ -32,7 +33,7 @@ def publish(api: Any, run_id: int, **changes: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("width", [1440, 390])
 def test_run_page_shows_the_measured_speed(
-    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str], width: int
+    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str], shots: Path, width: int
 ) -> None:
     user, api, run_id = _worked_run(web_env)
     publish(api, run_id, machine="laptop", measured_at="2026-11-20T09:00:00Z")
@@ -52,14 +53,14 @@ def test_run_page_shows_the_measured_speed(
     assert shown == [f"{m['speedup']:.2f}×" for m in listed]
     assert "bench-host-with-a-long-name" in rows.nth(0).inner_text()
     page.locator("#speed-card").scroll_into_view_if_needed()
-    page.screenshot(path=f"{SHOTS}/18-speed-{width}.png", full_page=False)
+    page.screenshot(path=shots / f"18-speed-{width}.png", full_page=False)
     assert overflow(page) <= 0
     assert not page_errors, page_errors
     page.context.close()
 
 
 def test_no_measurement_shows_nothing_until_one_is_published(
-    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str]
+    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str], shots: Path
 ) -> None:
     user, api, run_id = _worked_run(web_env)
     page = open_page(browser, page_errors)
@@ -70,7 +71,7 @@ def test_no_measurement_shows_nothing_until_one_is_published(
     assert page.locator("#speed-card").is_hidden()  # no empty box
     assert page.locator("#speed-table tbody tr").count() == 0
     page.locator("#mult-totals").scroll_into_view_if_needed()
-    page.screenshot(path=f"{SHOTS}/18-speed-none.png")
+    page.screenshot(path=shots / "18-speed-none.png")
     stored = publish(api, run_id)  # the page hears the change notice and shows it
     page.locator("#speed-measured").wait_for(state="visible")
     assert page.locator("#speed-measured").inner_text() == expected_line(stored)

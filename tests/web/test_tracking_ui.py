@@ -4,7 +4,6 @@ sorted by final metrics through the list's form (headless chromium)."""
 from __future__ import annotations
 
 import itertools
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ from tests.server.test_tracking import epoch_metrics, layer
 from tests.web.conftest import WebEnv, login, open_page
 
 _names = itertools.count()
-SHOTS = Path(os.environ.get("WINOPRUNE_SHOTS", "/tmp/wp/shots"))
 
 
 def _runs(web_env: WebEnv) -> tuple[str, int, int, int]:
@@ -36,7 +34,7 @@ def _runs(web_env: WebEnv) -> tuple[str, int, int, int]:
 
 
 def test_an_external_run_is_labelled_and_found_by_metric(
-    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str]
+    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str], shots: Path
 ) -> None:
     name, project, queued, external = _runs(web_env)
     page = open_page(browser, page_errors)
@@ -48,8 +46,7 @@ def test_an_external_run_is_labelled_and_found_by_metric(
     assert ext_row.locator(".top1-cell").inner_text() == "93.0 %"
     assert ext_row.locator(".sparsity-cell").inner_text() == "62.0 %"
     assert page.locator(f'tr[data-run-id="{queued}"] .badge-external').count() == 0
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "15-runs-list.png"), full_page=True)
+    page.screenshot(path=shots / "15-runs-list.png", full_page=True)
 
     page.get_by_label("Metrics").fill("top1>=0.9 winograd_sparsity>0.5")
     page.get_by_role("button", name="Apply filters").click()
@@ -74,5 +71,5 @@ def test_an_external_run_is_labelled_and_found_by_metric(
     assert "external run" in page.locator("#run-summary").inner_text()
     assert "pruned on my laptop" in page.locator("#run-summary").inner_text()
     assert page.locator("#btn-retry").is_hidden() and page.locator("#btn-cancel").is_hidden()
-    page.screenshot(path=str(SHOTS / "15-run-page.png"))
+    page.screenshot(path=shots / "15-run-page.png")
     assert page_errors == []

@@ -3,7 +3,6 @@ tile accuracy on a run page: login required, outsiders' projects 404, the browse
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -63,14 +62,12 @@ def test_run_page_shows_the_error_of_the_runs_tile(web_env: WebEnv) -> None:
 
 
 def test_the_browser_draws_the_error_chart_and_the_run_tile(
-    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str], tmp_path: Path
+    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str], shots: Path
 ) -> None:
     user, project = _member(web_env, "tf-browser")
     run = web_env.api_client(user).post(
         "/api/v1/runs", json={"project": project, "recipe": recipe(tile=TILE)}
     )
-    shots = Path(os.environ.get("WINOPRUNE_SCREENSHOTS", tmp_path))
-    shots.mkdir(parents=True, exist_ok=True)
     page = open_page(browser, page_errors)
     login(page, live_server, user.username, f"/transforms?project={project}")
     page.wait_for_selector('#chart-errors[data-ready="1"]')

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -100,7 +99,7 @@ def test_page_modules_show_activation_counts_beside_weight_only(web_env: WebEnv)
 
 @pytest.mark.browser
 def test_the_run_page_draws_activation_density_and_both_counts(
-    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str], tmp_path: Path
+    web_env: WebEnv, live_server: str, browser: Any, page_errors: list[str], shots: Path
 ) -> None:
     user, project = _member(web_env)
     run_id = record_wrelu_run(web_env, user, project)
@@ -129,8 +128,6 @@ def test_the_run_page_draws_activation_density_and_both_counts(
     cell = page.locator("#mult-totals td[data-total='activation']")
     assert cell.inner_text() == f"{sum(layers['mult_activation_sparse']):,}"
     assert page.locator("#mult-totals td[data-total='direct']").inner_text() != "—"
-    shots = Path(os.environ.get("WINOPRUNE_SCREENSHOTS", tmp_path))
-    shots.mkdir(parents=True, exist_ok=True)
     page.locator("#layers-title").scroll_into_view_if_needed()
     page.screenshot(path=shots / "run-detail-wrelu.png", full_page=True)
     assert not page_errors, page_errors
