@@ -11,7 +11,10 @@ multiple-choice knapsack.
 ``allocate_greedy`` walks the lower convex hulls of the curves in order of increasing slope
 (cost per unit of resource), the classic solution of its LP relaxation; the last segment is
 taken whole, so its cost exceeds the optimum by at most one hull segment. With convex curves
-and equal resource steps it is exact. ``allocate_brute_force`` enumerates every combination
+and equal resource steps it is exact. With ``exact=True`` the segment that crosses the budget
+is taken only in part, its layer's target interpolated between the segment's two measured points
+so that the budget is met exactly rather than overshot (the LP optimum; the predicted cost is
+interpolated along the segment). ``allocate_brute_force`` enumerates every combination
 (small problems only: the tests' reference).
 """
 
@@ -91,9 +94,12 @@ def _base_cost(points: Sequence[CurvePoint]) -> float:
     return min(p.cost for p in zero)
 
 
-def allocate_greedy(curves: Mapping[str, Sequence[CurvePoint]], required: float) -> Allocation:
-    """Cheapest hull segments first until ``sum resource >= required``; ValueError when even
-    every layer's last point does not reach it."""
+def allocate_greedy(
+    curves: Mapping[str, Sequence[CurvePoint]], required: float, exact: bool = False
+) -> Allocation:
+    """Cheapest hull segments first until ``sum resource >= required`` (``exact``: the crossing
+    segment only in part, see the module docstring); ValueError when even every layer's last
+    point does not reach it."""
     check_curves(curves)
     hulls = {layer: lower_hull(points) for layer, points in curves.items()}
     reachable = sum(h[-1].resource for h in hulls.values())
@@ -110,13 +116,32 @@ def allocate_greedy(curves: Mapping[str, Sequence[CurvePoint]], required: float)
     # convexity makes each layer's slopes increase, so sorting keeps every layer's order
     segments.sort(key=lambda item: (item[0], item[1], item[2]))
     resource = sum(h[0].resource for h in hulls.values())
+    crossing: tuple[str, int] | None = None
     for slope, layer, k in segments:
         if _reaches(resource, required) and slope >= 0:
             break
         hull = hulls[layer]
+        if not _reaches(resource, required) and slope >= 0:
+            crossing = (layer, k)
         resource += hull[k].resource - hull[k - 1].resource
         chosen[layer] = k
-    return _allocation(curves, {layer: hulls[layer][k] for layer, k in chosen.items()})
+    picks = {layer: hulls[layer][k] for layer, k in chosen.items()}
+    if exact and crossing is not None and chosen[crossing[0]] == crossing[1]:
+        layer, k = crossing
+        picks[layer] = _part_of(hulls[layer][k - 1], hulls[layer][k], resource - required)
+    return _allocation(curves, picks)
+
+
+def _part_of(a: CurvePoint, b: CurvePoint, excess: float) -> CurvePoint:
+    """The point on segment a-b that buys ``excess`` less resource than b."""
+    if excess <= 0:
+        return b
+    f = max(0.0, 1.0 - excess / (b.resource - a.resource))
+    return CurvePoint(
+        round(a.sparsity + f * (b.sparsity - a.sparsity), 6),
+        a.cost + f * (b.cost - a.cost),
+        a.resource + f * (b.resource - a.resource),
+    )
 
 
 def allocate_brute_force(curves: Mapping[str, Sequence[CurvePoint]], required: float) -> Allocation:

@@ -10,11 +10,14 @@ mult_saved}] and ``baseline`` {accuracy, loss}. Two budgets:
   ``sum_l mult_saved_l / sum_l mult_dense_l >= target``.
 
 The cost is the point's validation loss (``metric="loss"``) or its accuracy drop
-(``metric="accuracy"``); predictions add the layers' changes to the baseline.
+(``metric="accuracy"``); predictions add the layers' changes to the baseline. By default the
+budget is met exactly (``exact``): one layer's target may fall between two grid points, and its
+predicted change is interpolated between them.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -73,26 +76,44 @@ def build_curves(
 
 def plan_allocation(
     result: Mapping[str, Any], target: float, budget: Budget = "sparsity",
-    metric: Metric = "loss",
+    metric: Metric = "loss", exact: bool = True,
 ) -> Plan:  # fmt: skip
     """Per-layer targets reaching ``target`` (a fraction in [0, 1)) with the least predicted
-    cost (``allocation.allocate_greedy``); ValueError naming the field on bad input."""
+    cost (``allocation.allocate_greedy``; ``exact``: met, not overshot); ValueError naming the
+    field on bad input."""
     if not 0.0 <= float(target) < 1.0:
         raise ValueError(f"target: must be in [0, 1), got {target}")
     curves, total = build_curves(result["layers"], result["points"], budget, metric)
-    allocation = allocate_greedy(curves, float(target) * total)
+    allocation = allocate_greedy(curves, float(target) * total, exact=exact)
     return _plan(result, allocation.targets, allocation.resource / total)
 
 
 def _plan(result: Mapping[str, Any], targets: dict[str, float], achieved: float) -> Plan:
     base = result["baseline"]
-    by_key = {(str(p["layer"]), float(p["target"])): p for p in result["points"]}
     loss, accuracy = float(base["loss"]), float(base["accuracy"])
     for layer, s in targets.items():
-        p = by_key[(layer, s)]
-        loss += float(p["loss"]) - float(base["loss"])
-        accuracy += float(p["accuracy"]) - float(base["accuracy"])
+        point_loss, point_accuracy = _measured_at(result["points"], layer, s)
+        loss += point_loss - float(base["loss"])
+        accuracy += point_accuracy - float(base["accuracy"])
     return Plan(targets, achieved, loss, accuracy)
+
+
+def _measured_at(points: Sequence[Mapping[str, Any]], layer: str, s: float) -> tuple[float, float]:
+    """(loss, accuracy) of ``layer`` at target ``s``: the measured point, or the straight line
+    between the two grid points around it."""
+    row = sorted(
+        (float(p["target"]), float(p["loss"]), float(p["accuracy"]))
+        for p in points
+        if str(p["layer"]) == layer
+    )
+    for target, loss, accuracy in row:
+        if target == s:
+            return loss, accuracy
+    for lo, hi in itertools.pairwise(row):
+        if lo[0] < s < hi[0]:
+            f = (s - lo[0]) / (hi[0] - lo[0])
+            return lo[1] + f * (hi[1] - lo[1]), lo[2] + f * (hi[2] - lo[2])
+    raise KeyError(f"points: layer {layer!r} has no point at {s}")
 
 
 def predicted_curve(

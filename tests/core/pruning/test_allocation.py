@@ -54,6 +54,46 @@ def test_greedy_is_feasible_and_within_one_segment_on_arbitrary_curves(seed):
         assert exact.cost - 1e-12 <= greedy.cost <= exact.cost + max_segment_cost(curves) + 1e-12
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_exact_allocation_meets_the_budget_and_never_costs_more_than_the_whole_segment(seed):
+    rng = random.Random(200 + seed)
+    curves = {}
+    for i in range(4):
+        size = rng.choice([1.0, 2.5, 7.0])  # unequal steps: the whole walk overshoots
+        a, p = rng.uniform(0.1, 3.0), rng.uniform(1.5, 4.0)
+        curves[f"l{i}"] = [CurvePoint(s, a * s**p, size * s) for s in GRID]
+    total = sum(c[-1].resource for c in curves.values())
+    for fraction in (0.13, 0.41, 0.66, 0.87):
+        required = fraction * total
+        whole = allocate_greedy(curves, required)
+        part = allocate_greedy(curves, required, exact=True)
+        assert part.resource == pytest.approx(required, rel=1e-9)
+        assert part.cost <= whole.cost + 1e-12
+        assert part.cost <= allocate_brute_force(curves, required).cost + 1e-12  # LP bound
+        changed = [layer for layer in curves if part.targets[layer] != whole.targets[layer]]
+        assert len(changed) <= 1  # only the crossing segment's layer is split
+        for layer in changed:  # inside the crossing segment (one grid step: convex curves)
+            assert whole.targets[layer] - 0.1 - 1e-9 <= part.targets[layer] < whole.targets[layer]
+
+
+def test_a_plan_between_grid_points_interpolates_its_prediction():
+    result = scan_result()
+    plan = plan_allocation(result, 0.61)
+    numel = {"a": 100, "b": 300}
+    overall = sum(numel[layer] * s for layer, s in plan.targets.items()) / 400
+    assert overall == pytest.approx(0.61) and plan.achieved == pytest.approx(0.61)
+    off_grid = [(layer, s) for layer, s in plan.targets.items() if s not in GRID]
+    assert len(off_grid) == 1
+    layer, s = off_grid[0]
+    k = 4.0 if layer == "a" else 0.5
+    lo, hi = max(g for g in GRID if g < s), min(g for g in GRID if g > s)
+    line = k * lo * lo + (s - lo) / (hi - lo) * (k * hi * hi - k * lo * lo)
+    others = sum((4.0 if n == "a" else 0.5) * t * t for n, t in plan.targets.items() if n != layer)
+    assert plan.predicted_loss == pytest.approx(1 + others + line)
+    whole = plan_allocation(result, 0.61, exact=False)
+    assert whole.achieved > 0.61 + 1e-6 and whole.predicted_loss >= plan.predicted_loss
+
+
 def test_lower_hull_is_convex_and_drops_dominated_points():
     points = [
         CurvePoint(s, c, s) for s, c in [(0, 0), (0.1, 0.5), (0.2, 0.2), (0.3, 0.9), (0.4, 1.0)]
@@ -100,13 +140,13 @@ def scan_result():
 
 def test_plan_meets_sparsity_and_multiplication_budgets_and_prefers_the_robust_layer():
     result = scan_result()
-    plan = plan_allocation(result, 0.6)
+    plan = plan_allocation(result, 0.6, exact=False)  # whole grid points
     assert plan.achieved >= 0.6
     numel = {"a": 100, "b": 300}
     overall = sum(numel[layer] * s for layer, s in plan.targets.items()) / 400
     assert overall == pytest.approx(plan.achieved)
     assert plan.targets["b"] > plan.targets["a"]
-    mult = plan_allocation(result, 0.5, budget="multiplications")
+    mult = plan_allocation(result, 0.5, budget="multiplications", exact=False)
     saved = sum(int(400 * s) for s in mult.targets.values())
     assert saved / 800 >= 0.5
     # predictions add each layer's change to the baseline
