@@ -1,7 +1,9 @@
 """Sensitivity scans on the workers: a planning task fans the scan out into one task per
 layer (or layer x chunk of the grid); every task computes only the points that are missing and
 merges them by (scan, layer, grid index), so a redelivered, duplicated or resumed task never
-double-counts. Cancellation is cooperative: checked before every point."""
+double-counts. Cancellation is cooperative: checked before every point. Every merged point
+touches the scan's heartbeat (the tasks in ``worker.sensitivity_tasks`` also beat in a thread),
+and every merged point or status change is published as a change notice for the scan page."""
 
 from __future__ import annotations
 
@@ -9,18 +11,20 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from server.db.base import utcnow
 from server.db.models import Artifact
 from server.db.sensitivity_models import SensitivityPoint, SensitivityScan
+from server.events.service import publish_scan
 from winoprune.recipes import parse_recipe
 from winoprune.training.sensitivity import ScanPoint, ScanSpec
 from winoprune.training.sensitivity import SensitivityScan as CoreScan
 from worker.context import WorkerContext
 from worker.data_roots import check_data_root
 from worker.runner import RUN_ERRORS, describe_error
+from worker.scan_heartbeat import ACTIVE, touch_scan
 
 logger = logging.getLogger("winoprune.worker.sensitivity")
 # send(scan_id, layer, indices): hands one layer task to the queue
@@ -63,24 +67,19 @@ def plan(ctx: WorkerContext, scan_id: int, send: SendLayer) -> str:
     """Load the scan, record its layers and baseline, send the tasks of its missing points."""
     with ctx.session() as session:
         scan = session.get(SensitivityScan, scan_id)
-        if scan is None or scan.status in ("succeeded", "failed", "cancelled"):
+        if scan is None or scan.status not in ACTIVE:
             return "nothing to do"
         if scan.cancel_requested:
             return _finish(ctx, scan_id, "cancelled", "cancelled on request")
-        try:
-            core = _core(ctx, scan)
-        except RUN_ERRORS as exc:
-            return _finish(ctx, scan_id, "failed", describe_error(exc))
-        if scan.layers is None:
-            scan.layers = [
-                {"name": i.name, "numel": i.numel, "mult_dense": i.mult_dense} for i in core.layers
-            ]
-            scan.baseline = core.baseline()
-            scan.points_total = len(core.layers) * len(core.spec.grid)
-        scan.status, scan.started_at = "running", scan.started_at or utcnow()
-        session.commit()
-        layers = [str(layer["name"]) for layer in scan.layers]
-        chunk = scan.chunk_size or len(core.spec.grid)
+        session.expunge(scan)
+    try:
+        core = _core(ctx, scan)
+        started = _start(ctx, scan, core)
+    except RUN_ERRORS as exc:
+        return _finish(ctx, scan_id, "failed", describe_error(exc))
+    if started is None:
+        return "nothing to do"  # cancelled (or finished) while it loaded
+    layers, chunk = started, scan.chunk_size or len(core.spec.grid)
     grid = list(range(len(core.spec.grid)))
     sent = 0
     for layer in layers:
@@ -91,6 +90,38 @@ def plan(ctx: WorkerContext, scan_id: int, send: SendLayer) -> str:
     if not sent:
         return _finish(ctx, scan_id, "succeeded")
     return f"sent {sent} task(s)"
+
+
+def _start(ctx: WorkerContext, scan: SensitivityScan, core: CoreScan) -> list[str] | None:
+    """Record the layers and baseline (once) and the status "running" (the first delivery
+    counts attempt 1), if the scan is still queued or running; its layer names, else None."""
+    values: dict[str, object] = {
+        "status": "running",
+        "started_at": scan.started_at or utcnow(),
+        "attempt_count": case(
+            (SensitivityScan.attempt_count < 1, 1), else_=SensitivityScan.attempt_count
+        ),
+    }
+    layers = scan.layers
+    if layers is None:
+        layers = [
+            {"name": i.name, "numel": i.numel, "mult_dense": i.mult_dense} for i in core.layers
+        ]
+        values.update(layers=layers, baseline=core.baseline())
+        values["points_total"] = len(core.layers) * len(core.spec.grid)
+    with ctx.session() as session:
+        changed = session.execute(
+            update(SensitivityScan)
+            .where(SensitivityScan.id == scan.id, SensitivityScan.status.in_(ACTIVE))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if changed.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()
+            return None
+        publish_scan(session, scan.project_id, scan.id, "scan.updated", status="running")
+        session.commit()
+    return [str(layer["name"]) for layer in layers]
 
 
 def scan_points(ctx: WorkerContext, scan_id: int, layer: str, indices: list[int]) -> str:
@@ -106,7 +137,7 @@ def scan_points(ctx: WorkerContext, scan_id: int, layer: str, indices: list[int]
         for index in _missing(ctx, scan_id, layer, indices):
             if _cancel_requested(ctx, scan_id):
                 return _finish(ctx, scan_id, "cancelled", "cancelled on request")
-            _merge(ctx, scan_id, core.point(layer, index))
+            _merge(ctx, scan, core.point(layer, index))
             computed += 1
     except RUN_ERRORS as exc:
         return _finish(ctx, scan_id, "failed", describe_error(exc))
@@ -120,16 +151,19 @@ def _cancel_requested(ctx: WorkerContext, scan_id: int) -> bool:
         return bool(session.scalar(query))
 
 
-def _merge(ctx: WorkerContext, scan_id: int, p: ScanPoint) -> bool:
-    """Insert one point; False when a concurrent task already stored it (idempotent merge)."""
+def _merge(ctx: WorkerContext, scan: SensitivityScan, p: ScanPoint) -> bool:
+    """Insert one point with its change notice, touching the scan's heartbeat; False when a
+    concurrent task already stored it (idempotent merge: nothing of it is written)."""
     row = SensitivityPoint(
-        scan_id=scan_id, layer=p.layer, grid_index=p.index, target=p.target,
+        scan_id=scan.id, layer=p.layer, grid_index=p.index, target=p.target,
         sparsity=p.sparsity, accuracy=p.accuracy, loss=p.loss,
         multiplications=p.multiplications, mult_saved=p.mult_saved,
     )  # fmt: skip
     with ctx.session() as session:
         session.add(row)
+        publish_scan(session, scan.project_id, scan.id, "scan.points", layer=p.layer, index=p.index)
         try:
+            touch_scan(session, scan.id)  # flushes the row first: a duplicate fails here
             session.commit()
         except IntegrityError:
             session.rollback()
@@ -152,15 +186,20 @@ def _maybe_succeed(ctx: WorkerContext, scan_id: int) -> None:
 
 
 def _finish(ctx: WorkerContext, scan_id: int, status: str, error: str | None = None) -> str:
-    """Set a final status once (a scan already final keeps its status)."""
-    allowed = ("queued", "running")
+    """Set a final status once (a scan already final keeps its status) and publish it."""
     with ctx.session() as session:
-        session.execute(
+        changed = session.execute(
             update(SensitivityScan)
-            .where(SensitivityScan.id == scan_id, SensitivityScan.status.in_(allowed))
+            .where(SensitivityScan.id == scan_id, SensitivityScan.status.in_(ACTIVE))
             .values(status=status, error=error, finished_at=utcnow())
             .execution_options(synchronize_session=False)
         )
+        if changed.rowcount == 1:  # type: ignore[attr-defined]
+            project = session.scalar(
+                select(SensitivityScan.project_id).where(SensitivityScan.id == scan_id)
+            )
+            if project is not None:
+                publish_scan(session, project, scan_id, "scan.finished", status=status, error=error)
         session.commit()
     logger.info("scan %s: %s %s", scan_id, status, error or "")
     return status

@@ -1,5 +1,7 @@
 """Celery tasks of the sensitivity scans (thin: ids in, ``worker.sensitivity_runner`` does the
-work) and the API's dispatch hook ``enqueue_scan``."""
+work) and the API's dispatch hook ``enqueue_scan``. Each task keeps the scan's heartbeat
+(``worker.scan_heartbeat``) from its first moment, before the runner's imports and data load, so
+that the sweeper never takes a scan whose task has just started for a lost one."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from server.db.sensitivity_models import SensitivityScan
 from worker.celery_app import app, slice_limits
 from worker.context import get_context, worker_settings
 from worker.dispatch import Dispatcher
+from worker.scan_heartbeat import scan_heartbeat
 
 logger = logging.getLogger("winoprune.worker.sensitivity")
 PLAN_TASK, LAYER_TASK = "winoprune.sensitivity_plan", "winoprune.sensitivity_layer"
@@ -22,9 +25,10 @@ SOFT_LIMIT_S, HARD_LIMIT_S = slice_limits(worker_settings())
           soft_time_limit=SOFT_LIMIT_S, time_limit=HARD_LIMIT_S)  # fmt: skip
 def sensitivity_plan(scan_id: int) -> str:
     """Record a scan's layers and baseline, fan its missing points out as layer tasks."""
-    from worker.sensitivity_runner import plan
+    with scan_heartbeat(get_context(), scan_id):  # beats through the imports (torch) too
+        from worker.sensitivity_runner import plan
 
-    outcome = plan(get_context(), scan_id, send_layer)
+        outcome = plan(get_context(), scan_id, send_layer)
     logger.info("scan %s: %s", scan_id, outcome)
     return outcome
 
@@ -33,9 +37,10 @@ def sensitivity_plan(scan_id: int) -> str:
           soft_time_limit=SOFT_LIMIT_S, time_limit=HARD_LIMIT_S)  # fmt: skip
 def sensitivity_layer(scan_id: int, layer: str, indices: list[int]) -> str:
     """Compute one layer's missing points at ``indices`` (grid positions)."""
-    from worker.sensitivity_runner import scan_points
+    with scan_heartbeat(get_context(), scan_id):
+        from worker.sensitivity_runner import scan_points
 
-    outcome = scan_points(get_context(), scan_id, layer, list(indices))
+        outcome = scan_points(get_context(), scan_id, layer, list(indices))
     logger.info("scan %s: %s", scan_id, outcome)
     return outcome
 

@@ -11,6 +11,8 @@ number of sweepers may run at once.
   the message was lost (broker restarted without persistence, a publish failed, the embedded
   broker's worker died holding it); send it again. A duplicate message is harmless: its claim
   fails and it is dropped.
+- Sensitivity scans with no heartbeat for the lease TTL get their planning task again, and fail
+  after as many attempts (``worker.scan_sweeper``), when the caller passes ``enqueue_scan``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from server.db.models import Run
 from server.events.service import publish
 from worker.context import WorkerContext
 from worker.leases import HANDOFF, new_token
+from worker.scan_sweeper import EnqueueScan, sweep_scans
 from worker.settle import settle_stages
 
 logger = logging.getLogger("winoprune.worker.sweeper")
@@ -41,18 +44,31 @@ QueueSize = Callable[[str], int]  # queue name -> messages waiting
 
 @dataclass
 class SweepReport:
-    """Run ids the sweep re-queued or failed."""
+    """Run ids the sweep re-queued or failed; scan ids it planned again or settled."""
 
     requeued: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
+    scans_requeued: list[int] = field(default_factory=list)
+    scans_failed: list[int] = field(default_factory=list)  # failed, or cancelled as asked
 
 
-def sweep(ctx: WorkerContext, enqueue: Enqueue, queue_of: QueueOf, size: QueueSize) -> SweepReport:
-    """One pass over the runs table (see the module docstring)."""
+def sweep(
+    ctx: WorkerContext,
+    enqueue: Enqueue,
+    queue_of: QueueOf,
+    size: QueueSize,
+    enqueue_scan: EnqueueScan | None = None,
+) -> SweepReport:
+    """One pass over the runs table, and the scans' when ``enqueue_scan`` is given (see the
+    module docstring)."""
     report = SweepReport()
     with ctx.session() as session:
         _recover_expired(ctx, session, enqueue, report)
         _resend_lost(ctx, session, enqueue, queue_of, size, report)
+    if enqueue_scan is not None:
+        with ctx.session() as session:
+            resent, settled = sweep_scans(ctx, session, enqueue_scan, queue_of, size)
+        report.scans_requeued, report.scans_failed = resent, settled
     if report.requeued or report.failed:
         logger.info("sweep: requeued %s, failed %s", report.requeued, report.failed)
     return report

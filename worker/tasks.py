@@ -37,17 +37,29 @@ def run_slice(run_id: int, token: str | None = None) -> str:
 
 @app.task(name="winoprune.sweep", acks_late=False, soft_time_limit=300, time_limit=360)
 def sweep() -> dict[str, list[int]]:
-    """Re-queue abandoned runs, fail those out of attempts (for a Celery beat schedule)."""
+    """Re-queue abandoned runs and scans, fail those out of attempts (for a Celery beat)."""
     report = sweep_now()
-    return {"requeued": report.requeued, "failed": report.failed}
+    return {
+        "requeued": report.requeued,
+        "failed": report.failed,
+        "scans_requeued": report.scans_requeued,
+        "scans_failed": report.scans_failed,
+    }
 
 
 def sweep_now() -> Any:
     """One sweep in this process (the worker's sweeper thread calls it)."""
+    from worker.sensitivity_tasks import scan_dispatcher
     from worker.sweeper import sweep as sweep_runs
 
     dispatcher = default_dispatcher()
-    return sweep_runs(get_context(), dispatcher, dispatcher.queue_of, dispatcher.queue_size)
+    return sweep_runs(
+        get_context(),
+        dispatcher,
+        dispatcher.queue_of,
+        dispatcher.queue_size,
+        enqueue_scan=scan_dispatcher(dispatcher),
+    )
 
 
 _dispatchers: dict[int, Dispatcher] = {}

@@ -293,10 +293,12 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_project_id_id", "project_id", "id"),
         Index("ix_events_run_id_id", "run_id", "id"),
+        Index("ix_events_scan_id_id", "scan_id", "id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     run_id: Mapped[int | None] = mapped_column(Integer)  # no FK: "run.deleted" outlives the run
+    scan_id: Mapped[int | None] = mapped_column(Integer)  # a sensitivity scan's notices (no FK)
     kind: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -56,6 +56,10 @@ class SensitivityScan(Base):
     error: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     points_total: Mapped[int | None] = mapped_column(Integer)
+    # liveness for the sweeper (worker/scan_sweeper.py): the scan's tasks touch heartbeat_at
+    # while they compute; attempt_count counts its deliveries to the workers
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

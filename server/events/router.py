@@ -1,4 +1,5 @@
-"""Change streams: server-sent events of a run or a project, and a JSON polling fallback."""
+"""Change streams: server-sent events of a run, a project or a sensitivity scan, and a JSON
+polling fallback."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from server.events.service import event_json, events_after
 from server.params import INT64_MAX, CursorQuery, IdPath
 from server.projects.service import require_role, role_in
 from server.runs.service import get_run
+from server.sensitivity.service import get_scan
 
 router = APIRouter(tags=["events"])
 After = Annotated[
@@ -48,6 +50,7 @@ def _stream(
     run_id: int | None,
     after: int,
     max_events: int | None,
+    scan_id: int | None = None,
 ) -> EventSourceResponse:
     factory: sessionmaker[Session] = request.app.state.session_factory
     settings = request.app.state.settings
@@ -57,7 +60,9 @@ def _stream(
             user = session.get(User, user_id)
             if user is None or not user.is_active or role_in(session, user, project_id) is None:
                 return None  # access revoked while streaming: end the stream
-            return events_after(session, last, project_id=project_id, run_id=run_id)
+            return events_after(
+                session, last, project_id=project_id, run_id=run_id, scan_id=scan_id
+            )
 
     async def generate() -> AsyncIterator[ServerSentEvent]:
         last, sent = after, 0
@@ -133,3 +138,28 @@ def project_changes(
     """Polling fallback: a project's change notices after `after` (pass back `cursor`)."""
     require_role(session, user, project_id, "viewer")
     return _changes(session, after, project_id=project_id)
+
+
+@router.get("/sensitivity/{scan_id}/events", response_class=EventSourceResponse)
+def scan_events(
+    request: Request,
+    session: DbSession,
+    user: CurrentUser,
+    scan_id: IdPath,
+    after: After = None,
+    last_event_id: LastEventId = None,
+    max_events: MaxEvents = None,
+) -> EventSourceResponse:
+    """Server-sent events of one sensitivity scan: points merged, status changes."""
+    scan = get_scan(session, user, scan_id)
+    start = _start_after(session, after, last_event_id)
+    return _stream(request, user.id, scan.project_id, None, start, max_events, scan.id)
+
+
+@router.get("/sensitivity/{scan_id}/changes")
+def scan_changes(
+    session: DbSession, user: CurrentUser, scan_id: IdPath, after: CursorQuery = 0
+) -> dict[str, Any]:
+    """Polling fallback: a scan's change notices after `after` (pass back `cursor`)."""
+    scan = get_scan(session, user, scan_id)
+    return _changes(session, after, project_id=scan.project_id, scan_id=scan.id)

@@ -55,6 +55,8 @@ class ScanOut(BaseModel):
     cancel_requested: bool
     points_total: int | None
     points_done: int = 0
+    attempt_count: int = Field(default=0, description="deliveries to the workers (sweeper)")
+    heartbeat_at: datetime | None = Field(default=None, description="its tasks' last beat")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -12,6 +12,7 @@ from server.db.base import utcnow
 from server.db.models import Artifact, Membership, Run, Stage, User
 from server.db.sensitivity_models import SensitivityPoint, SensitivityScan
 from server.errors import ApiError, field_errors, not_found
+from server.events.service import publish_scan
 from server.projects.service import check_rank, member_project_ids, require_role
 from server.runs.service import ARTIFACT_SCHEME, check_init_checkpoint, validate_recipe
 from server.sensitivity.results import POINT_FIELDS, point_dict, result
@@ -168,14 +169,19 @@ def cancel_scan(session: Session, scan: SensitivityScan) -> SensitivityScan:
     scan.cancel_requested = True
     if scan.status == "queued":
         scan.status, scan.finished_at, scan.error = "cancelled", utcnow(), "cancelled on request"
+    kind = "scan.finished" if scan.status == "cancelled" else "scan.updated"
+    publish_scan(session, scan.project_id, scan.id, kind, status=scan.status, cancel_requested=True)
     session.commit()
     return scan
 
 
 def resume_scan(session: Session, scan: SensitivityScan) -> SensitivityScan:
-    """Queue a failed, cancelled or stalled scan again: only its missing points are computed."""
+    """Queue a failed, cancelled or stalled scan again: only its missing points are computed;
+    a person's resume gives the sweeper's give-up count a fresh start."""
     if scan.status == "succeeded":
         raise ApiError(409, "status: the scan has succeeded", field="status")
     scan.status, scan.cancel_requested, scan.error, scan.finished_at = "queued", False, None, None
+    scan.attempt_count, scan.heartbeat_at = 0, None
+    publish_scan(session, scan.project_id, scan.id, "scan.updated", status="queued")
     session.commit()
     return scan

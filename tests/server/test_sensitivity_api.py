@@ -1,10 +1,12 @@
 """Sensitivity scans through the API on SQLite and PostgreSQL: sources, roles, points merged
-idempotently by the worker's code, cancel, resume, export and allocation."""
+idempotently by the worker's code, cancel, resume, export, allocation and the scan's change
+stream (SSE and its polling fallback)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Any
 
 import pytest
@@ -219,6 +221,8 @@ def test_roles_outsiders_and_field_errors(env: Env, team: dict[str, Any], scans:
         ("GET", "/export"),
         ("POST", "/cancel"),
         ("POST", "/resume"),
+        ("GET", "/changes"),
+        ("GET", "/events"),
     ]:
         reply = team["outsider"].request(method, f"/api/v1/sensitivity/{scan['id']}{path}")
         assert reply.status_code == 404, (method, path)
@@ -233,3 +237,44 @@ def test_roles_outsiders_and_field_errors(env: Env, team: dict[str, Any], scans:
         reply = team["editor"].post("/api/v1/sensitivity", json={**good, **changes})
         assert reply.status_code == 422, reply.text
         assert reply.json()["detail"][0]["loc"][: len(loc)] == loc, reply.json()
+
+
+def test_a_scans_change_notices_stream_to_its_viewers_only(
+    env: Env, team: dict[str, Any], scans: list[int]
+) -> None:
+    editor, viewer = team["editor"], team["viewer"]
+    scan = editor.post(
+        "/api/v1/sensitivity", json=body(team["alpha"], upload(editor, team["alpha"]))
+    ).json()
+    url = f"/api/v1/sensitivity/{scan['id']}"
+    project_cursor = viewer.get(f"/api/v1/projects/{team['alpha']}/changes").json()["cursor"]
+    ctx = context(env)
+    sent: list[tuple[int, str, list[int]]] = []
+    plan(ctx, scan["id"], lambda *a: sent.append(a))
+    scan_points(ctx, *sent[0])
+    changes = viewer.get(f"{url}/changes").json()
+    kinds = [e["kind"] for e in changes["events"]]
+    assert kinds == ["scan.updated"] + ["scan.points"] * len(GRID), kinds
+    merged = [(e["data"]["layer"], e["data"]["index"]) for e in changes["events"][1:]]
+    assert merged == [(sent[0][1], i) for i in range(len(GRID))]
+    assert all(e["data"]["scan_id"] == scan["id"] for e in changes["events"])
+    # the project's own stream (the run list) does not carry them
+    project = viewer.get(
+        f"/api/v1/projects/{team['alpha']}/changes", params={"after": project_cursor}
+    )
+    assert project.json()["events"] == []
+    with viewer.stream(
+        "GET", f"{url}/events", params={"max_events": 2, "after": changes["events"][0]["id"]}
+    ) as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        text = "".join(stream.iter_text())
+    names = [line[6:].strip() for line in text.splitlines() if line.startswith("event:")]
+    data = [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
+    assert names == ["scan.points", "scan.points"]
+    assert [d["id"] for d in data] == [e["id"] for e in changes["events"][1:3]]
+    for task in sent[1:]:
+        scan_points(ctx, *task)
+    last = viewer.get(f"{url}/changes", params={"after": changes["cursor"]}).json()["events"][-1]
+    assert (last["kind"], last["data"]["status"]) == ("scan.finished", "succeeded")
+    assert env.anonymous().get(f"{url}/events", params={"max_events": 1}).status_code == 401
+    assert team["outsider"].get(f"{url}/events", params={"max_events": 1}).status_code == 404

@@ -1,8 +1,11 @@
-"""The sensitivity pages in chromium: curves filling in live as points arrive, the table, the
-Allocate form opening the New-run form prefilled, the run page's link, the submit form."""
+"""The sensitivity pages in chromium: curves filling in live as points arrive (pushed over the
+scan's event stream: the page's clock is stopped while they come, so no poll timer can fire), the
+table, the Allocate form opening the New-run form prefilled, the run page's link, the submit
+form."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,17 +48,23 @@ def test_scan_page_fills_in_live_and_allocates_into_the_new_run_form(
     scan_points(ctx, *tasks[0])  # the first layer's curve before the page opens
 
     page = open_page(browser, page_errors)
+    page.clock.install()  # the page's timers are fake: they fire only while its clock runs
     login(page, live_server, "sens-ui", f"/sensitivity/{scan_id}")
     page.wait_for_selector("#chart-sens-sparsity[data-ready='1']")
+    page.wait_for_selector("#live-status[data-mode='live']")  # the event stream is open
     assert page.locator("#points-table tbody tr").count() == 3
     assert page.locator("#chart-sens-sparsity .scatterlayer .trace").count() == 1
+    page.clock.pause_at(datetime.now() + timedelta(seconds=1))  # no timer fires from here on
     for task in tasks[1:]:  # the rest arrive while the page is open
         scan_points(ctx, *task)
     page.wait_for_selector("#main[data-ready='1']", timeout=30_000)
+    page.screenshot(path=shots / "sensitivity-scan-live.png", full_page=True)
+    assert page.locator("#live-status").get_attribute("data-mode") == "live"
     assert page.locator("#points-table tbody tr").count() == 3 * len(tasks)
     assert page.locator("#chart-sens-sparsity .scatterlayer .trace").count() == len(tasks)
     assert page.locator("#chart-sens-mults .scatterlayer .trace").count() == len(tasks)
     assert page.locator("[data-testid='scan-status']").text_content() == "succeeded"
+    page.clock.resume()
     page.fill("#alloc-target", "0.5")
     page.click("#alloc-submit")
     page.wait_for_selector("#alloc-new-run:not([hidden])")

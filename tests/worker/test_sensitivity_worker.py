@@ -1,5 +1,6 @@
 """Sensitivity scans on real Celery workers (embedded broker): two workers share one scan's
-layer tasks; a scan survives a killed worker (resume computes only the missing points)."""
+layer tasks; a scan survives a killed worker (resume computes only the missing points), and
+with no resume at all another worker's sweeper finishes it."""
 
 from __future__ import annotations
 
@@ -105,5 +106,32 @@ def test_a_scan_resumes_after_its_worker_is_killed_and_cancels(tmp_path: Path) -
         assert stack.client.post(f"/api/v1/sensitivity/{second}/cancel").status_code == 200
         final = finished(stack, second, ("cancelled",), 120)
         assert final["points_done"] < final["points_total"]
+    finally:
+        stack.close()
+
+
+def test_a_killed_workers_scan_is_finished_by_another_workers_sweeper(tmp_path: Path) -> None:
+    stack = new_stack(tmp_path)
+    try:
+        stack.start_worker()
+        scan_id = submit_scan(stack, [0.0, 0.2, 0.4, 0.6, 0.8, 0.9], val_size=600)
+        wait_for(lambda: len(point_ids(stack, scan_id)) >= 2, 240, "some points")
+        # SIGKILL mid-scan: the embedded broker loses the message the worker held; the tasks
+        # still waiting are dropped too (a host lost with its broker), so that only a sweeper
+        # can finish the scan, whenever the kill lands
+        stack.kill_workers()
+        with stack.dispatcher.app.connection_for_write() as connection:
+            connection.default_channel.queue_purge(stack.settings.worker_queue_cpu)
+        before = point_ids(stack, scan_id)
+        assert scan(stack, scan_id)["status"] == "running" and before
+        stack.start_worker()  # nobody presses Resume: only its sweeper can plan the scan again
+        done = finished(stack, scan_id, ("succeeded", "failed"), 300)
+        assert done["status"] == "succeeded", (done, stack.log_tail())
+        assert done["attempt_count"] >= 2  # the first delivery and the sweeper's
+        after = point_ids(stack, scan_id)
+        assert len(after) == done["points_total"] == 6 * len(done["layers"])
+        assert {k: after[k] for k in before} == before  # kept, merged once, not recomputed
+        changes = stack.client.get(f"/api/v1/sensitivity/{scan_id}/changes").json()["events"]
+        assert any("planned again" in e["data"].get("message", "") for e in changes), changes
     finally:
         stack.close()

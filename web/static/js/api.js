@@ -111,6 +111,8 @@ export const api = {
   resumeScan: (id) => post(`${API}/sensitivity/${id}/resume`),
   allocate: (id, target, budget) => post(`${API}/sensitivity/${id}/allocate`, { target, budget }),
   scanExportUrl: (id, format) => `${API}/sensitivity/${id}/export${query({ format })}`,
+  scanChanges: (id, after = 0) => get(`${API}/sensitivity/${id}/changes`, { after }),
+  scanEventsUrl: (id, after) => `${API}/sensitivity/${id}/events${query({ after })}`,
   // results
   metrics: (id, after = 0) => get(`${API}/runs/${id}/metrics`, { after }),
   layers: (id, params = {}) => get(`${API}/runs/${id}/layers`, params),
@@ -146,8 +148,10 @@ export async function allRuns(params, maxPages = 20) {
 }
 
 // Live change notices: server-sent events, falling back to polling `changes?after=` when the
-// stream fails repeatedly. onEvents receives arrays of notices; returns a stop function.
-export function follow({ streamUrl, poll, after, onEvents, onMode = () => {}, pollMs = 2000 }) {
+// stream fails repeatedly. onEvents receives arrays of notices; `kinds`: the named events to
+// listen to (a run's or a project's by default, SCAN_EVENT_KINDS for a scan); returns a stop
+// function.
+export function follow({ streamUrl, poll, after, onEvents, onMode = () => {}, pollMs = 2000, kinds = EVENT_KINDS }) {
   let cursor = after;
   let stopped = false;
   let source = null;
@@ -188,7 +192,7 @@ export function follow({ streamUrl, poll, after, onEvents, onMode = () => {}, po
       cursor = Math.max(cursor, notice.id);
       onEvents([notice]);
     };
-    for (const kind of EVENT_KINDS) source.addEventListener(kind, handle);
+    for (const kind of kinds) source.addEventListener(kind, handle);
     source.onmessage = handle;
   }
   return () => {
@@ -205,3 +209,6 @@ export const EVENT_KINDS = [
   "stage.started", "stage.finished", "metrics", "layers", "artifact.created", "log",
   "speed.measured",
 ];
+// A sensitivity scan's notices (worker/sensitivity_runner.py, worker/scan_sweeper.py,
+// server/sensitivity/service.py).
+export const SCAN_EVENT_KINDS = ["scan.updated", "scan.points", "scan.finished"];

@@ -1,15 +1,18 @@
-// One sensitivity scan: curves filling in live (polling the points after the last id), the
-// table, exports, cancel/resume, and the Allocate form that opens the New-run form.
-import { api } from "../api.js";
+// One sensitivity scan: curves filling in live (the scan's change notices over SSE, polling
+// `changes?after=` only as the fallback, as on the run page; each notice fetches the points after
+// the last id), the table, exports, cancel/resume, and the Allocate form that opens the New-run
+// form.
+import { SCAN_EVENT_KINDS, api, follow } from "../api.js";
 import { allocationChart, sensitivityChart } from "../sensitivity_charts.js";
-import { $, badge, flash, h, mainData } from "../util.js";
+import { $, badge, flash, h, liveStatus, mainData } from "../util.js";
 
 const scanId = Number(mainData().scanId);
 const role = mainData().role;
-const POLL_MS = 1500;
 let scan = null;
 let points = [];
 let after = 0;
+let loading = null; // the load in progress
+let again = false; // a notice came during it: load once more
 
 function layersOf() {
   return (scan.layers || []).map((l) => l.name);
@@ -26,7 +29,8 @@ function render() {
   bar.firstElementChild.style.width = `${pct}%`;
   const base = scan.baseline ? `baseline accuracy ${(100 * scan.baseline.accuracy).toFixed(1)} %` : "baseline pending";
   const source = scan.source === "run" ? `run ${scan.run_id} stage ${scan.stage}` : scan.source === "artifact" ? `artifact ${scan.artifact_id}` : "recipe";
-  $("#scan-summary").textContent = `${scan.method} from ${source}; ${points.length} of ${total || "?"} points; ${base}${scan.error ? `; ${scan.error}` : ""}`;
+  const attempt = scan.attempt_count > 1 ? `; attempt ${scan.attempt_count}` : "";
+  $("#scan-summary").textContent = `${scan.method} from ${source}; ${points.length} of ${total || "?"} points; ${base}${attempt}${scan.error ? `; ${scan.error}` : ""}`;
   const editor = role === "editor" || role === "owner";
   $("#btn-scan-cancel").hidden = !editor || !["queued", "running"].includes(scan.status);
   $("#btn-scan-resume").hidden = !editor || scan.status === "succeeded";
@@ -42,22 +46,48 @@ function addRows(rows) {
   }
 }
 
-async function poll() {
-  try {
-    scan = await api.scan(scanId);
-    for (;;) {
-      const page = await api.scanPoints(scanId, after);
-      if (!page.items.length) break;
-      points = points.concat(page.items);
-      addRows(page.items);
-      after = page.next;
-    }
-    render();
-  } catch (error) {
-    flash(error.message, "error");
+async function loadOnce() {
+  scan = await api.scan(scanId);
+  for (;;) {
+    const page = await api.scanPoints(scanId, after);
+    if (!page.items.length) break;
+    points = points.concat(page.items);
+    addRows(page.items);
+    after = page.next;
   }
-  if (!scan || ["queued", "running"].includes(scan.status)) setTimeout(poll, POLL_MS);
-  else $("#main").dataset.ready = "1";
+  render();
+  $("#main").dataset.ready = ["queued", "running"].includes(scan.status) ? "" : "1";
+}
+
+// The scan and its new points, at once (no timer): notices that come during a load are
+// answered by one more load when it ends.
+function load() {
+  if (loading) {
+    again = true;
+    return loading;
+  }
+  loading = (async () => {
+    do {
+      again = false;
+      try {
+        await loadOnce();
+      } catch (error) {
+        flash(error.message, "error");
+      }
+    } while (again);
+    loading = null;
+  })();
+  return loading;
+}
+
+// The newest notice id of the scan: the stream starts after it.
+async function latestCursor() {
+  let cursor = 0;
+  for (;;) {
+    const result = await api.scanChanges(scanId, cursor);
+    cursor = result.cursor;
+    if (result.events.length < 500) return cursor;
+  }
 }
 
 async function allocate(event) {
@@ -89,6 +119,15 @@ $("#btn-scan-cancel").addEventListener("click", async () => {
 $("#btn-scan-resume").addEventListener("click", async () => {
   scan = await api.resumeScan(scanId);
   render();
-  poll();
 });
-poll();
+(async () => {
+  let cursor = 0;
+  try {
+    cursor = await latestCursor();
+  } catch (error) {
+    flash(error.message, "error");
+    return;
+  }
+  await load();
+  follow({ streamUrl: (from) => api.scanEventsUrl(scanId, from), poll: (from) => api.scanChanges(scanId, from), after: cursor, onEvents: () => load(), onMode: liveStatus, kinds: SCAN_EVENT_KINDS });
+})();
