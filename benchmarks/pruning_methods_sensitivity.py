@@ -12,8 +12,14 @@ spatial-structured stage pruned at once to its targets, then ``--epochs`` of SGD
   target that makes the overall Winograd sparsity T;
 - sensitivity: ``layers: {allocation: sensitivity}`` resolved from the scan (least predicted loss).
 
+A dense control gets the same stage at target 0 (the same epochs and lr from the same start).
+``--run-seeds`` repeats every row with other retraining seeds (data order, augmentation) from
+the one dense start; the summary gives mean and sample standard deviation per row. The test
+set is evaluated once per final configuration: nothing is chosen from it.
+
     cd benchmarks && python pruning_methods_sensitivity.py --quick   # reduced scale
     cd benchmarks && python pruning_methods_sensitivity.py --tiny --targets 0.65,0.7  # smaller
+    cd benchmarks && python pruning_methods_sensitivity.py --grid-step 0.05 --run-seeds 0,1,2
 
 Writes ``benchmarks/results/pruning_methods-sensitivity[-quick].json`` after every run.
 """
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -96,6 +103,29 @@ def allocations(raw: dict, result: dict[str, Any], target: float) -> dict[str, d
     return {"uniform": uniform, "hand": hand, "sensitivity": sensitivity.model_dump(mode="json")}
 
 
+def dense_control(raw: dict) -> dict:
+    """The same stage (epochs, lr, schedule) from the same start with nothing pruned."""
+    return {**raw, "stages": [{**raw["stages"][0], "target": 0.0}]}
+
+
+def summarise(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and sample standard deviation of test top-1 and sparsity per (allocation, target)."""
+    rows: dict[tuple[str, float], list[dict[str, Any]]] = {}
+    for run in runs:
+        rows.setdefault((run["allocation"], run["target"]), []).append(run)
+    out = []
+    for (name, target), group in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        top1 = [r["top1_test"] for r in group]
+        sparsity = [r["winograd_sparsity"] for r in group]
+        out.append({
+            "allocation": name, "target": target, "seeds": [r["seed"] for r in group],
+            "top1_mean": statistics.fmean(top1),
+            "top1_std": statistics.stdev(top1) if len(top1) > 1 else None,
+            "winograd_sparsity_mean": statistics.fmean(sparsity),
+        })  # fmt: skip
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
@@ -106,7 +136,9 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=0.05)
     p.add_argument("--grid-step", type=float, default=0.1)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--note", default="2 CPU cores shared with other jobs (loaded machine)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the dense start")
+    p.add_argument("--run-seeds", default=None, help="retraining seeds: 0,1,2")
     p.add_argument("--data-dir", type=Path, default=CACHE / "cifar10-jpg")
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = p.parse_args()
@@ -129,23 +161,31 @@ def main() -> None:
         "benchmark": "pruning_methods_sensitivity", "mode": mode.name, "commit": commit(),
         "dense_top1": start["top1"], "epochs": args.epochs, "lr": args.lr, "grid": list(grid),
         "val_size": args.val_size, "scan_seconds": result["seconds"], "scan": result,
-        "note": "reduced scale; 2 CPU cores shared with other jobs (loaded machine)",
+        "note": args.note,
         "runs": [],
     }  # fmt: skip
+    seeds = [int(s) for s in (args.run_seeds or str(args.seed)).split(",")]
+    report["run_seeds"] = seeds
+    plan: list[tuple[float, str, dict]] = [(0.0, "dense", dense_control(raw))]
     for target in (float(t) for t in args.targets.split(",")):
-        for name, recipe_data in allocations(raw, result, target).items():
-            recipe = parse_recipe({**recipe_data, "name": f"sens-{name}-{int(100 * target)}"})
-            collector, seconds = run_recipe(recipe, work / f"{name}-{target}", name)
+        plan += [(target, name, data) for name, data in allocations(raw, result, target).items()]
+    for seed in seeds:
+        for target, name, recipe_data in plan:
+            tag = f"sens-{name}-{int(100 * target)}-s{seed}"
+            recipe = parse_recipe({**recipe_data, "name": tag, "seed": seed})
+            collector, seconds = run_recipe(recipe, work / tag, name)
             last = collector.last[0]
             report["runs"].append({
-                "allocation": name, "target": target, "top1_test": last.metrics["top1"],
+                "allocation": name, "target": target, "seed": seed,
+                "top1_test": last.metrics["top1"],
                 "winograd_sparsity": last.summary["winograd_sparsity"],
                 "overrides": recipe.layers.overrides, "stage_target": recipe.stages[0].target,
                 "wall_seconds": round(seconds, 1),
             })  # fmt: skip
+            report["summary"] = summarise(report["runs"])
             report["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
             out.write_text(json.dumps(report, indent=1))
-            print(f"{name} at {target}: top-1 {last.metrics['top1']:.4f}, sparsity "
+            print(f"{tag}: top-1 {last.metrics['top1']:.4f}, sparsity "
                   f"{last.summary['winograd_sparsity']:.4f}", flush=True)  # fmt: skip
 
 
