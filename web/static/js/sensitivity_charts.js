@@ -25,5 +25,5 @@ export function sensitivityChart(el, layers, points, baseline, xKey, xTitle) {
 export function allocationChart(el, curve, chosen) {
   const traces = [{ name: "predicted accuracy", x: curve.map((r) => r.achieved), y: curve.map((r) => r.accuracy), mode: "lines+markers", line: { color: COLORS[0] } }];
   if (chosen) traces.push({ name: "this allocation", x: [chosen.achieved], y: [chosen.predicted_accuracy], mode: "markers", marker: { size: 12, color: COLORS[1] } });
-  draw(el, traces, { xaxis: { title: { text: "global target reached" }, tickformat: ".0%" }, yaxis: { title: { text: "predicted accuracy" }, tickformat: ".1%" } });
+  draw(el, traces, { xaxis: { title: { text: "global target reached" }, tickformat: ".0%" }, yaxis: { title: { text: "predicted accuracy", standoff: 8 }, tickformat: ".2~%", automargin: true } });
 }
