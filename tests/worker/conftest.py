@@ -30,17 +30,22 @@ def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkerConte
     bind.dispose()
 
 
-@pytest.fixture
-def new_run(ctx: WorkerContext) -> Callable[..., int]:
-    """Create a queued run of a recipe (default: the tiny digits one); returns its id."""
+def owned_project(ctx: WorkerContext, user_name: str, project_name: str) -> tuple[int, int]:
+    """A new user owning a new project: (user id, project id)."""
     with ctx.session() as session:
-        user = create_user(session, password_hasher(ctx.settings), "bob", "pw-123456789")
-        project = Project(name="p")
+        user = create_user(session, password_hasher(ctx.settings), user_name, "pw-123456789")
+        project = Project(name=project_name)
         session.add(project)
         session.flush()
         session.add(Membership(project_id=project.id, user_id=user.id, role="owner"))
         session.commit()
-        user_id, project_id = user.id, project.id
+        return user.id, project.id
+
+
+@pytest.fixture
+def new_run(ctx: WorkerContext) -> Callable[..., int]:
+    """Create a queued run of a recipe (default: the tiny digits one); returns its id."""
+    user_id, project_id = owned_project(ctx, "bob", "p")
 
     def make(recipe: dict[str, Any] | None = None) -> int:
         with ctx.session() as session:

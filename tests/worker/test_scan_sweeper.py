@@ -14,15 +14,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from server.auth.service import password_hasher
 from server.db.base import utcnow
 from server.db.migrate import upgrade_to_head
-from server.db.models import Event, Membership, Project, User
+from server.db.models import Event, User
 from server.db.sensitivity_models import SensitivityPoint, SensitivityScan
 from server.sensitivity.schemas import ScanCreate
 from server.sensitivity.service import create_scan
-from server.users.service import create_user
 from tests.server.conftest import create_pg_database, drop_pg_database, recipe
+from tests.worker.conftest import owned_project
 from tests.worker.stack import make_settings
 from winoprune.training.sensitivity import ScanPoint
 from worker.context import WorkerContext, get_context
@@ -55,14 +54,7 @@ def ctx(
 @pytest.fixture
 def new_scan(ctx: WorkerContext) -> Callable[[], int]:
     """Create a queued scan of a tiny digits recipe (random weights, 2 grid points)."""
-    with ctx.session() as session:
-        user = create_user(session, password_hasher(ctx.settings), "sam", "pw-123456789")
-        project = Project(name="scans")
-        session.add(project)
-        session.flush()
-        session.add(Membership(project_id=project.id, user_id=user.id, role="owner"))
-        session.commit()
-        user_id, project_id = user.id, project.id
+    user_id, project_id = owned_project(ctx, "sam", "scans")
 
     def make() -> int:
         body = ScanCreate(project=project_id, source="recipe", recipe=recipe(device="cpu"),
