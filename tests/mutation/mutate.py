@@ -48,7 +48,15 @@ GROUPS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "winograd": (
         ["winoprune/winograd/transforms.py", "winoprune/winograd/functional.py"],
-        ["tests/core/winograd/test_transforms.py", "tests/core/winograd/test_functional.py"],
+        [
+            "tests/core/winograd/test_transforms.py",
+            "tests/core/winograd/test_functional.py",
+            # chosen points (cook_toom / parse_point), the accurate sums and huffman order, and
+            # the separable / on_tiles / mask_grad branches of _tiled_forward and _tiled_backward
+            "tests/core/winograd/test_points.py",
+            "tests/core/winograd/test_accurate.py",
+            "tests/core/winograd/test_relu.py",
+        ],
     ),
     "pruning": (
         # winograd-direct pruning and the F_hat gradient scaling, the masks and their hooks
@@ -96,6 +104,37 @@ FUNCTIONS: dict[str, list[str]] = {
         "winoprune.pruning.masks.xǁMaskSetǁinstall_hooks*",
         "winoprune.pruning.masks.xǁMaskSetǁmerge*",
         "winoprune.pruning.masks.x__zero_pruned*",
+    ],
+    # the Toom-Cook construction and the conv's passes; not point_labels (labels for reports) or
+    # _check_inputs (it only accepts or rejects inputs, with messages); mutmut does not mutate the
+    # lru_cache'd _cook_toom_cached / transform_matrices / _flat_transforms or the properties
+    "winograd": [
+        *(
+            f"winoprune.winograd.transforms.x_{function}__mutmut_*"
+            for function in (
+                "_to_tensor",
+                "parse_point",
+                "default_points",
+                "cook_toom",
+                "_evaluation",
+                "_row_scales",
+                "_transpose",
+                "_inverse",
+                "standard_transform",
+            )
+        ),
+        *(
+            f"winoprune.winograd.functional.x_{function}__mutmut_*"
+            for function in (
+                "separable_transform",
+                "_transform_tiles",
+                "to_winograd",
+                "_tiled_forward",
+                "_tiled_backward",
+                "winograd_conv2d",
+            )
+        ),
+        "winoprune.winograd.functional.xǁ_WinogradConvǁforward__mutmut_*",
     ],
     # train_epoch: the default start step and the skip / RNG restore of a resumed epoch
     "pipeline": [

@@ -17,10 +17,11 @@ from winoprune.winograd.accurate import (
     huffman_plan,
     natural_plan,
     pairwise_sum,
+    transform_tile_pair,
 )
 from winoprune.winograd.error_model import tile_error
 from winoprune.winograd.error_table import layer_rows
-from winoprune.winograd.functional import to_winograd, winograd_conv2d
+from winoprune.winograd.functional import to_winograd, transform_matrices, winograd_conv2d
 from winoprune.winograd.layers import WinogradConv2d, convert_model
 from winoprune.winograd.points import named_set
 from winoprune.winograd.transforms import cook_toom
@@ -62,6 +63,32 @@ def test_every_layer_option_computes_the_convolution_in_float64(channel_sum: str
     sums = Summation(channel_sum, order)  # type: ignore[arg-type]
     y = winograd_conv2d(x, to_winograd(w, tf), tf, padding=1, sums=sums)
     torch.testing.assert_close(y, F.conv2d(x, w, padding=1), rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("channel_sum", ["blas", "pairwise"])
+def test_the_layers_huffman_order_transforms_input_and_output_tiles_in_that_order(
+    channel_sum: str,
+):
+    """One a x a tile in float32: the layer equals, bit for bit, V = BT d B and Y = AT M A
+    both summed in Huffman order around M = Q V (the layer-level error gain is neutral, so
+    only the bits show that the order is applied to both transforms)."""
+    tf = named_set("barabasz-8-3").transform()
+    a, m = tf.alpha, tf.m
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(1, 4, a, a, generator=gen)
+    q = to_winograd(torch.randn(3, 4, 3, 3, generator=gen), tf)
+    at, _, bt = transform_matrices(tf, x.device, x.dtype)
+    v = transform_tile_pair(bt, x[0].permute(1, 2, 0).reshape(a * a, -1), "huffman")
+    q_pos = q.permute(2, 3, 0, 1).reshape(a * a, 3, 4)
+    if channel_sum == "blas":
+        prod = torch.bmm(q_pos, v.view(a * a, 1, -1).transpose(1, 2))
+    else:
+        prod = pairwise_sum(q_pos[:, :, None, :] * v.view(a * a, 1, 1, -1))
+    ref = transform_tile_pair(at, prod.reshape(a * a, -1), "huffman").t().reshape(1, 3, m, m)
+    sums = Summation(channel_sum, "huffman")  # type: ignore[arg-type]
+    assert torch.equal(winograd_conv2d(x, q, tf, padding=0, sums=sums), ref)
+    natural = winograd_conv2d(x, q, tf, padding=0, sums=Summation(channel_sum, "natural"))  # type: ignore[arg-type]
+    assert not torch.equal(natural, ref)  # the orders differ in these bits
 
 
 def test_layer_options_keep_the_gradients_of_the_default_layer():

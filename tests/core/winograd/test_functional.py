@@ -98,6 +98,24 @@ def test_gradients_match_conv2d_gradients():
     assert torch.allclose(g.T @ q.grad @ g, w.grad, atol=1e-9)
 
 
+@pytest.mark.parametrize(("dtype", "tol"), [(torch.float64, 1e-12), (torch.float32, 2e-5)])
+def test_gradients_keep_the_precision_of_their_dtype(dtype, tol):
+    """dx and G^T dQ G against conv2d's float64 gradients at the dtype's precision: float64
+    gradients formed in float32 (and cast back by autograd) pass allclose's rtol, not this."""
+    tf = cook_toom(4, 3)
+    x, weight, bias = _case((2, 3, 4, 9, 10), 3)
+    grad_y = torch.randn(2, 4, 9, 10, dtype=torch.float64)
+    xw, w = x.clone().requires_grad_(), weight.clone().requires_grad_()
+    F.conv2d(xw, w, bias, padding=1).backward(grad_y)
+    xq = x.to(dtype).requires_grad_()
+    q = to_winograd(weight, tf).to(dtype).requires_grad_()
+    winograd_conv2d(xq, q, tf, bias.to(dtype), 1).backward(grad_y.to(dtype))
+    assert xq.grad is not None and q.grad is not None
+    assert xq.grad.dtype == dtype and q.grad.dtype == dtype
+    assert _relative_error(xq.grad, xw.grad) < tol
+    assert _relative_error(tf.G.T @ q.grad.double() @ tf.G, w.grad) < tol
+
+
 def test_only_the_requested_gradients_are_computed():
     tf = cook_toom(4, 3)
     x, weight, _ = _case((1, 2, 2, 6, 6), 3)
@@ -191,6 +209,21 @@ def test_to_winograd_shape_and_values():
     assert torch.allclose(q[1, 2], tf.G @ w[1, 2] @ tf.G.T)
     with pytest.raises(ValueError, match=re.escape("weight: expected shape (K, C, 3, 3)")):
         to_winograd(torch.zeros(2, 3, 5, 5), tf)
+
+
+def test_to_winograd_keeps_the_weight_dtype_and_rejects_other_kernel_shapes():
+    """Float32 and bfloat16 weights (the layers' case) give Q in their dtype; a 3-D weight or a
+    non-square kernel is refused with the field named, not transformed or left to torch."""
+    tf = cook_toom(4, 3)
+    w = torch.randn(2, 3, 3, 3, dtype=torch.float64)
+    ref = to_winograd(w, tf)
+    for dtype, tol in ((torch.float32, 1e-6), (torch.bfloat16, 2e-2)):
+        q = to_winograd(w.to(dtype), tf)
+        assert q.dtype == dtype and q.shape == (2, 3, 6, 6)
+        assert _relative_error(q, ref) < tol
+    for shape in ((3, 3, 3), (2, 3, 3, 5), (2, 3, 5, 3)):
+        with pytest.raises(ValueError, match=re.escape("weight: expected shape (K, C, 3, 3)")):
+            to_winograd(torch.zeros(shape), tf)
 
 
 @pytest.mark.parametrize(
