@@ -42,7 +42,7 @@ def sensitivity(
     recipe_file: Annotated[Path, typer.Argument(help="recipe YAML or JSON (model, data, tile)")],
     source: Annotated[
         str | None,
-        typer.Option("--from", help="checkpoint file; remote: run:ID:STAGE or artifact:ID"),
+        typer.Option("--from", help="checkpoint file; remote: run:RUN_ID:STAGE or artifact:ARTIFACT_ID"),
     ] = None,
     method: Annotated[str, typer.Option(help=" | ".join(SCAN_METHODS))] = "winograd-direct",
     grid: Annotated[str | None, typer.Option(help="'0,0.5,0.9' or '0:0.95:0.05'")] = None,
@@ -122,12 +122,12 @@ def _remote(
             if source and source.startswith("artifact:"):
                 body.update(source="artifact", artifact_id=int(source.split(":", 1)[1]))
             elif source:
-                _fail("--from: remote scans take run:ID:STAGE or artifact:ID (upload first)", 2)
+                _fail("--from: remote scans take run:RUN_ID:STAGE or artifact:ARTIFACT_ID (upload first)", 2)
             else:
                 body["source"] = "recipe"
         scan = client.request("POST", "/sensitivity", json=body)
     except ValueError:
-        _fail(f"--from: expected run:ID:STAGE or artifact:ID, got {source!r}", 2)
+        _fail(f"--from: expected run:RUN_ID:STAGE or artifact:ARTIFACT_ID, got {source!r}", 2)
     except ClientError as exc:
         _fail(exc.message)
     console.print(
