@@ -42,7 +42,9 @@ def sensitivity(
     recipe_file: Annotated[Path, typer.Argument(help="recipe YAML or JSON (model, data, tile)")],
     source: Annotated[
         str | None,
-        typer.Option("--from", help="checkpoint file; remote: run:RUN_ID:STAGE or artifact:ARTIFACT_ID"),
+        typer.Option(
+            "--from", help="checkpoint file; remote: run:RUN_ID:STAGE or artifact:ARTIFACT_ID"
+        ),
     ] = None,
     method: Annotated[str, typer.Option(help=" | ".join(SCAN_METHODS))] = "winograd-direct",
     grid: Annotated[str | None, typer.Option(help="'0,0.5,0.9' or '0:0.95:0.05'")] = None,
@@ -122,7 +124,11 @@ def _remote(
             if source and source.startswith("artifact:"):
                 body.update(source="artifact", artifact_id=int(source.split(":", 1)[1]))
             elif source:
-                _fail("--from: remote scans take run:RUN_ID:STAGE or artifact:ARTIFACT_ID (upload first)", 2)
+                _fail(
+                    "--from: remote scans take run:RUN_ID:STAGE or artifact:ARTIFACT_ID"
+                    " (upload first)",
+                    2,
+                )
             else:
                 body["source"] = "recipe"
         scan = client.request("POST", "/sensitivity", json=body)
