@@ -29,8 +29,12 @@ FILES = ("pyproject.toml", "alembic.ini")
 # group -> (modules mutated, tests run against them)
 GROUPS: dict[str, tuple[list[str], list[str]]] = {
     "leases": (
-        ["worker/leases.py", "worker/sweeper.py", "worker/settle.py"],
-        ["tests/worker/test_leases.py", "tests/worker/test_lease_races.py"],
+        ["worker/leases.py", "worker/sweeper.py", "worker/settle.py", "worker/scan_sweeper.py"],
+        [
+            "tests/worker/test_leases.py",
+            "tests/worker/test_lease_races.py",
+            "tests/worker/test_scan_sweeper.py",
+        ],
     ),
     "authorisation": (
         ["server/projects/service.py", "server/runs/service.py"],

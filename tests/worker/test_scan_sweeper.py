@@ -168,7 +168,12 @@ def test_out_of_attempts_fails_stale_cancels_settle_and_final_scans_stay(
     assert failed.error is not None and "no heartbeat" in failed.error
     assert f"gave up after {limit} attempt(s)" in failed.error
     assert notices(ctx, lost)[-1][1]["status"] == "failed"
-    assert row(ctx, asked).status == "cancelled"
+    cancelled = row(ctx, asked)
+    assert cancelled.status == "cancelled" and "cancelled on request" in (cancelled.error or "")
+    assert notices(ctx, asked)[-1] == (
+        "scan.finished",
+        {"scan_id": asked, "status": "cancelled", "error": cancelled.error},
+    )
     assert (row(ctx, never_planned).status, row(ctx, never_planned).attempt_count) == ("queued", 1)
     for status, scan_id in final.items():
         scan = row(ctx, scan_id)
@@ -209,3 +214,68 @@ def test_a_point_merged_twice_is_stored_once_with_one_notice(
     assert _merge(ctx, scan, point) is False  # a concurrent task stored it: nothing written
     assert list(points(ctx, scan_id)) == [("features.conv0", 0)]
     assert [kind for kind, _ in notices(ctx, scan_id)] == ["scan.updated", "scan.points"]
+
+
+def test_a_never_beaten_queued_scan_waits_for_the_queued_threshold_then_is_sent(
+    ctx: WorkerContext, new_scan: Callable[[], int]
+) -> None:
+    waiting, lost = new_scan(), new_scan()  # queued, never beaten: heartbeat_at is NULL
+    past = utcnow() - timedelta(
+        seconds=2 * max(ctx.settings.worker_lease_s, ctx.settings.worker_requeue_after_s)
+    )
+    with ctx.session() as session:
+        session.execute(
+            update(SensitivityScan).where(SensitivityScan.id == lost).values(updated_at=past)
+        )
+        session.commit()
+    assert row(ctx, lost).heartbeat_at is None and row(ctx, waiting).heartbeat_at is None
+    sent: list[int] = []
+    assert sweeper(ctx, sent).scans_requeued == [lost] and sent == [lost]
+    assert (row(ctx, waiting).status, row(ctx, waiting).attempt_count) == ("queued", 0)
+
+
+@pytest.mark.parametrize("busy_queue, resent", [("cpu", False), ("gpu", True)])
+def test_the_sweeper_looks_at_the_scans_own_queue(
+    ctx: WorkerContext, new_scan: Callable[[], int], busy_queue: str, resent: bool
+) -> None:
+    scan_id, other = new_scan(), new_scan()  # cpu recipes: their tasks go to the cpu queue
+    plan(ctx, scan_id, lambda *a: None)
+    go_stale(ctx, scan_id)
+    gpu_recipe = {**row(ctx, other).recipe, "device": "auto"}  # the other scan: the gpu queue
+    go_stale(ctx, other, recipe=gpu_recipe)
+    other_resent = busy_queue == "cpu"  # a busy queue of one scan holds back no other scan
+    asked: list[str] = []
+
+    def queue_of(recipe: dict[str, Any]) -> str:
+        return "cpu" if recipe.get("device") == "cpu" else "gpu"
+
+    def size(queue: str) -> int:
+        asked.append(queue)
+        return 1 if queue == busy_queue else 0  # one waiting message is enough to wait
+
+    def no_run(_run_id: int, token: str | None = None) -> None:
+        raise AssertionError("no run to re-queue")
+
+    sent: list[int] = []
+    report = sweep(ctx, no_run, queue_of, size, enqueue_scan=sent.append)
+    assert "cpu" in asked
+    expected = [i for i, yes in ((scan_id, resent), (other, other_resent)) if yes]
+    assert report.scans_requeued == sent == expected
+
+
+def test_of_two_sweepers_giving_up_on_a_scan_one_reports_it(
+    ctx: WorkerContext, new_scan: Callable[[], int]
+) -> None:
+    scan_id = new_scan()
+    go_stale(ctx, scan_id, status="running", attempt_count=ctx.settings.worker_max_attempts)
+
+    def no_run(_run_id: int, token: str | None = None) -> None:
+        raise AssertionError("no run to re-queue")
+
+    def size_then_rival(_queue: str) -> int:
+        assert sweeper(ctx, []).scans_failed == [scan_id]  # the rival settles it first
+        return 0
+
+    report = sweep(ctx, no_run, lambda _r: "cpu", size_then_rival, enqueue_scan=[].append)
+    assert report.scans_failed == [] and row(ctx, scan_id).status == "failed"
+    assert [kind for kind, _ in notices(ctx, scan_id)] == ["scan.finished"]
