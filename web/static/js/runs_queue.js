@@ -33,6 +33,8 @@ async function decorate() {
 
 if (tbody && project) {
   new MutationObserver(() => decorate().catch(() => {})).observe(tbody, { attributes: true, attributeFilter: ["data-loaded"] });
+  // the list may have loaded before this module ran: decorate what is there now, not in 15 s
+  if (tbody.dataset.loaded) decorate().catch(() => {});
   setInterval(() => decorate().catch(() => {}), 15000); // ETAs move with every epoch
 }
 if (toggle) {
