@@ -9,6 +9,9 @@ COPY worker ./worker
 COPY migrations ./migrations
 COPY web ./web
 COPY recipes ./recipes
+# gcc builds the sparse-Winograd inference kernel on first use (winoprune/runtime/native.py)
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 RUN pip install '.[server,worker]' \
  && useradd --create-home --uid 1000 winoprune \
  && mkdir -p /data && chown winoprune /data

@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+	$(PY) -m winoprune.runtime
 
 run: install
 	$(VENV)/bin/winoprune serve --host 127.0.0.1 --port 8000

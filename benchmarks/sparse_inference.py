@@ -3,14 +3,15 @@
 For batch 1 and 32 and torch.set_num_threads(THREADS), times in ONE interleaved loop (so load
 from other processes hits every variant alike): oneDNN ``F.conv2d`` (the export's op chain with
 every Winograd layer as a dense 3x3 conv, batch norm folded alike), the training-time dense
-Winograd model (WinogradConv2d, eval, no_grad), the runtime's dense product on a 0 % export,
-and the runtime on exports pruned to 0 / 55 / 70 / 80 / 90 % Winograd sparsity with the
+Winograd model (WinogradConv2d, eval, no_grad), the runtime on the 0 % export (``runtime-dense``:
+its automatic choice, the compiled kernel where it builds; ``runtime-dense-torch``: the PyTorch
+batched GEMM), and the runtime on exports pruned to 55 / 70 / 80 / 90 % Winograd sparsity with the
 project's own methods: ``prune_model(..., "spatial-structured")`` on the nn.Conv2d model
 (kernel-level zeros) and ``prune_model(..., "winograd-direct")`` after ``convert_model``
 (unstructured). The models are random-init (the pruning functions run on them exactly as in a
 pipeline stage; speed depends on the zero pattern, not on accuracy). For batch 32 every
-sparse export is also timed with each product strategy forced (dense, compact, csr): the
-measurement the runtime's automatic choice is set from. Writes
+sparse export is also timed with each PyTorch product strategy forced (dense, compact, csr):
+the fallback's thresholds are set from it. Writes
 benchmarks/results/sparse_inference.json and prints a Markdown table.
 
     python benchmarks/sparse_inference.py [--quick] [--threads 2] [--repeats 5]
@@ -32,13 +33,14 @@ from winograd_layer import machine
 
 from winoprune.models import build_model
 from winoprune.pruning import prune_model
-from winoprune.runtime import SparseModel, export_model, load_export
+from winoprune.runtime import SparseModel, export_model, load_export, native
 from winoprune.runtime.conv import STRATEGIES
 from winoprune.runtime.speed import conv2d_twin
 from winoprune.winograd.layers import convert_model
 from winoprune.winograd.transforms import cook_toom
 
 TARGETS = [0.0, 0.55, 0.7, 0.8, 0.9]
+TORCH_STRATEGIES = [s for s in STRATEGIES if s != "compiled"]  # compared in the study
 METHODS = ["spatial-structured", "winograd-direct"]
 RESULTS = Path(__file__).resolve().parent / "results" / "sparse_inference.json"
 
@@ -96,13 +98,14 @@ def run(batches: list[int], repeats: int, strategy_study: bool, targets: list[fl
                     winograd.load_state_dict(model.state_dict())
                     convert_model(winograd, m=4)
                     variants["winograd-training-layer"] = _Eager(winograd)
-                    variants["runtime-dense"] = SparseModel(
+                    variants["runtime-dense"] = runtime  # the automatic choice (compiled)
+                    variants["runtime-dense-torch"] = SparseModel(
                         runtime.ops, runtime.tensors, runtime.tf, "dense"
                     )
                     continue
                 variants[key] = runtime
                 if strategy_study:
-                    for strategy in STRATEGIES:
+                    for strategy in TORCH_STRATEGIES:
                         forced = SparseModel(runtime.ops, runtime.tensors, runtime.tf, strategy)
                         variants[f"{key}@{strategy}"] = forced
     results = {}
@@ -188,6 +191,11 @@ def main() -> None:
             "model": "vgg-nagadomi, width 1.0, random init, pruned by "
             "winoprune.pruning.prune_model",
             "tile": "F(4,3)",
+            "kernel": (
+                f"compiled: {native.build().name} ({' '.join(native.FLAGS)})"
+                if native.available()
+                else f"not available ({native.reason()}): PyTorch products"
+            ),
             "repeats": args.repeats,
             "statistic": "median (and min) after 1 warm-up call, all variants interleaved "
             "per repeat",

@@ -5,8 +5,12 @@ Shapes: x (N, C, H, W) -> y (N, K, Ho, Wo), ``Ho = H + 2 * padding - r + 1``, st
 chunk the a x a input tiles are gathered into D (a*a, C, P) (P = n * th * tw, tiles contiguous,
 so every per-position operand is a (C, P) row-major matrix), ``V = kron(BT, BT) D`` (two a x a
 passes for a > 4), then per position s ``M_s = Q_s V_s`` (K, P), and ``Y = kron(AT, AT) M``
-scattered into the m x m output tiles. The product step has three implementations, chosen per
-layer by the density of Q (thresholds from ``benchmarks/sparse_inference.py``'s measurement):
+scattered into the m x m output tiles. Where the compiled kernel builds (``native``: a C
+compiler on the machine), every layer runs it (``compiled``: the whole layer in one call, tiles
+in SIMD lanes, only Q's nonzeros multiplied, see ``kernels/sparse_winograd.c``); it was faster
+than the PyTorch products at every density measured by ``benchmarks/sparse_inference.py``.
+Without it the product step has three PyTorch implementations, chosen per layer by the density
+of Q (thresholds from the same benchmark):
 
 - ``dense``: one batched GEMM over the a*a positions (zeros multiplied like any number);
 - ``compact``: per position only the rows K_s and channels C_s with a nonzero, one dense
@@ -22,10 +26,11 @@ import warnings
 import torch
 import torch.nn.functional as F
 
+from winoprune.runtime import native
 from winoprune.winograd.functional import _flat_transforms, separable_transform
 from winoprune.winograd.transforms import WinogradTransform
 
-STRATEGIES = ("dense", "compact", "csr")
+STRATEGIES = ("compiled", "dense", "compact", "csr")
 # Q density (nonzero fraction) at or below which the block-diagonal CSR product is used, and
 # the fraction of a dense GEMM's size below which the compacted GEMMs are. The idle run of
 # benchmarks/sparse_inference.py (sparse_inference-quick.json, 2-core EPYC): CSR about 1.3x
@@ -36,8 +41,14 @@ CHUNK_BYTES = 4 << 20  # transformed tiles per batch chunk: stays in the 2 x 1 M
 
 
 def choose_strategy(q: torch.Tensor) -> str:
-    """The product strategy for Q (K, C, a, a): ``csr`` when sparse enough, ``compact`` when
-    whole rows/channels per position vanish, else ``dense``."""
+    """The product strategy for Q (K, C, a, a): ``compiled`` where the kernel builds, else
+    ``torch_strategy(q)``."""
+    return "compiled" if native.available() else torch_strategy(q)
+
+
+def torch_strategy(q: torch.Tensor) -> str:
+    """The PyTorch product strategy for Q: ``csr`` when sparse enough, ``compact`` when whole
+    rows/channels per position vanish, else ``dense``."""
     density = float((q != 0).float().mean())
     if density <= CSR_MAX_DENSITY:
         return "csr"
@@ -71,6 +82,7 @@ class SparseWinogradConv:
         tf: WinogradTransform,
         padding: int,
         strategy: str | None = None,
+        relu: bool = False,
     ) -> None:
         k, c, a, a2 = q.shape
         if a != tf.alpha or a2 != tf.alpha:
@@ -78,14 +90,20 @@ class SparseWinogradConv:
                 f"weight: expected (K, C, {tf.alpha}, {tf.alpha}), got {tuple(q.shape)}"
             )
         self.k, self.c, self.tf, self.padding = k, c, tf, padding
+        self.relu = relu  # max(0, .) after the bias (the model fuses a following ReLU)
         self.strategy = strategy or choose_strategy(q)
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy: must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.strategy == "compiled" and not native.available():
+            raise RuntimeError(f"strategy 'compiled': the kernel is not built: {native.reason()}")
         self.bias = None if bias is None else bias.float().contiguous()
         q_pos = q.float().permute(2, 3, 0, 1).reshape(a * a, k, c).contiguous()
         self.flat = _flat_transforms(tf, torch.device("cpu"), torch.float32)
         self.density = float((q_pos != 0).float().mean())
-        if self.strategy == "dense":
+        if self.strategy == "compiled":
+            self.csr = native.CsrWeights(q)
+            self.bt, self.at = (t.float().contiguous() for t in (tf.BT, tf.AT))
+        elif self.strategy == "dense":
             self.q_pos = q_pos
         elif self.strategy == "compact":
             self.parts = []
@@ -117,6 +135,12 @@ class SparseWinogradConv:
         """y (N, K, Ho, Wo) of x (N, C, H, W) float32."""
         if x.dim() != 4 or x.shape[1] != self.c:
             raise ValueError(f"input: expected (N, {self.c}, H, W), got {tuple(x.shape)}")
+        if self.strategy == "compiled":
+            x = x.float().contiguous()
+            return native.conv(x, self.csr, self.bias, self.bt, self.at, self.padding, self.relu)
+        return self._torch_conv(x).relu_() if self.relu else self._torch_conv(x)
+
+    def _torch_conv(self, x: torch.Tensor) -> torch.Tensor:
         tf, pad = self.tf, self.padding
         m, a, r = tf.m, tf.alpha, tf.r
         n, c, h, w = x.shape

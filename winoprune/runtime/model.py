@@ -1,7 +1,8 @@
 """Run the op chain of an export: ``SparseModel(ops, tensors, tf)(x)`` -> logits (N, classes).
 
 Ops and tensors are those of ``graph.trace_ops`` (float32, Q dense (K, C, a, a) per Winograd
-layer); each Winograd layer becomes a ``conv.SparseWinogradConv`` with its own product strategy.
+layer); each Winograd layer becomes a ``conv.SparseWinogradConv`` with its own product strategy,
+and a ReLU right after one is applied inside it (one pass over the output fewer).
 Inference only: everything runs under ``torch.inference_mode``.
 """
 
@@ -18,6 +19,10 @@ from winoprune.runtime.conv import SparseWinogradConv
 from winoprune.winograd.transforms import WinogradTransform
 
 Step = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
 
 
 def _step(
@@ -63,6 +68,10 @@ class SparseModel:
             _step(op, {k: v for k, v in tensors.get(op.get("name", ""), {}).items()}, tf, strategy)
             for op in ops
         ]
+        for i, step in enumerate(self.steps[:-1]):  # a ReLU after a Winograd conv runs inside it
+            if isinstance(step, SparseWinogradConv) and ops[i + 1]["op"] == "relu":
+                step.relu = True
+                self.steps[i + 1] = _identity
 
     def layer_strategies(self) -> dict[str, str]:
         """The product strategy of each Winograd layer, by name."""

@@ -22,7 +22,9 @@ from winoprune.runtime.conv import SparseWinogradConv
 from winoprune.runtime.model import SparseModel, Step
 
 
-def _dense_conv(w: torch.Tensor, b: torch.Tensor | None, padding: int) -> Step:
+def _dense_conv(w: torch.Tensor, b: torch.Tensor | None, padding: int, relu: bool) -> Step:
+    if relu:  # the ReLU the Winograd layer runs inside it (its own step is then the identity)
+        return lambda x: F.conv2d(x, w, b, padding=padding).relu_()
     return lambda x: F.conv2d(x, w, b, padding=padding)
 
 
@@ -36,7 +38,7 @@ def conv2d_twin(model: SparseModel) -> SparseModel:
     for step in model.steps:
         if isinstance(step, SparseWinogradConv):
             w = torch.randn(step.k, step.c, r, r, generator=gen) * 0.05
-            twin.steps.append(_dense_conv(w, step.bias, step.padding))
+            twin.steps.append(_dense_conv(w, step.bias, step.padding, step.relu))
         else:
             twin.steps.append(step)
     return twin

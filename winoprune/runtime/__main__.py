@@ -1,0 +1,5 @@
+"""``python -m winoprune.runtime``: build the compiled sparse-Winograd kernel now."""
+
+from winoprune.runtime.native import main
+
+main()
