@@ -21,6 +21,7 @@ of Q (thresholds from the same benchmark):
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import torch
@@ -103,6 +104,7 @@ class SparseWinogradConv:
         if self.strategy == "compiled":
             self.csr = native.CsrWeights(q)
             self.bt, self.at = (t.float().contiguous() for t in (tf.BT, tf.AT))
+            self._scratch = threading.local()  # the kernel's workspace, one per calling thread
         elif self.strategy == "dense":
             self.q_pos = q_pos
         elif self.strategy == "compact":
@@ -137,7 +139,10 @@ class SparseWinogradConv:
             raise ValueError(f"input: expected (N, {self.c}, H, W), got {tuple(x.shape)}")
         if self.strategy == "compiled":
             x = x.float().contiguous()
-            return native.conv(x, self.csr, self.bias, self.bt, self.at, self.padding, self.relu)
+            scratch = self._scratch.__dict__  # a thread's own attributes: its own workspace
+            return native.conv(
+                x, self.csr, self.bias, self.bt, self.at, self.padding, self.relu, None, scratch
+            )
         return self._torch_conv(x).relu_() if self.relu else self._torch_conv(x)
 
     def _torch_conv(self, x: torch.Tensor) -> torch.Tensor:

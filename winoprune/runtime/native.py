@@ -140,10 +140,13 @@ def conv(
     padding: int,
     relu: bool = False,
     threads: int | None = None,
+    scratch: dict[str, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """y (N, K, Ho, Wo) = the stride-1 conv of x (N, C, H, W) float32 contiguous with the
     sparse Winograd weights, through the compiled kernel; ``relu`` applies max(0, .) after the
-    bias. ``bt`` (a, a) and ``at`` (m, a) float32 contiguous."""
+    bias. ``bt`` (a, a) and ``at`` (m, a) float32 contiguous. ``scratch``: a dict the caller
+    keeps (one per thread) so the kernel's workspace is allocated once, not per call (fresh
+    pages cost a fault each)."""
     lib, why = _load()
     if lib is None:
         raise RuntimeError(f"the compiled kernel is not available: {why}")
@@ -163,7 +166,12 @@ def conv(
         raise ValueError(f"input: spatial size {(h, w)} is smaller than the kernel")
     threads = max(1, min(64, threads or torch.get_num_threads()))
     y = torch.empty((n, weights.k, ho, wo), dtype=torch.float32)
-    work = torch.empty(int(lib.wp_workspace_floats(a, c, threads)), dtype=torch.float32)
+    need = int(lib.wp_workspace_floats(a, c, threads))
+    work = scratch.get("work") if scratch is not None else None
+    if work is None or work.numel() < need:
+        work = torch.empty(need, dtype=torch.float32)
+        if scratch is not None:
+            scratch["work"] = work
     code = lib.wp_sparse_winograd_conv(
         _ptr(x), n, c, h, w, padding, m, a,
         _ptr(bt), _ptr(at), _ptr(weights.rowptr), _ptr(weights.cols), _ptr(weights.vals),

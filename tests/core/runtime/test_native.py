@@ -195,3 +195,20 @@ def test_portable_build_without_avx2_gives_the_same_results(tmp_path, monkeypatc
         tf, q, x, bias, y64 = _case(m, 3, n, 5, 6, hw, pad, 0.6)
         got = _run(tf, q, x, bias, pad, threads=2)
         assert float((got.double() - y64).abs().max()) <= TOL[m] * float(y64.abs().max())
+
+
+def test_one_layer_called_from_several_threads_at_once_keeps_each_result() -> None:
+    """The layer keeps its workspace per calling thread, so concurrent calls (ctypes releases
+    the GIL) do not overwrite each other's transformed tiles."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from winoprune.runtime.conv import SparseWinogradConv
+
+    tf, q, x, bias, _ = _case(4, 3, 8, 16, 16, (16, 16), 1, 0.5)
+    layer = SparseWinogradConv(q.float(), bias.float(), tf, 1, "compiled")
+    inputs = [x.float() * (i + 1) for i in range(6)]
+    expected = [layer(xi) for xi in inputs]
+    with ThreadPoolExecutor(3) as pool:
+        for _ in range(3):
+            got = list(pool.map(layer, inputs))
+            assert all(torch.equal(g, e) for g, e in zip(got, expected, strict=True))
