@@ -133,15 +133,30 @@ class SparseWinogradConv:
                 out[s].index_copy_(0, rows, qs @ v[s].index_select(0, cols))
         return out
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """y (N, K, Ho, Wo) of x (N, C, H, W) float32."""
+    def output_shape(self, shape: torch.Size) -> torch.Size:
+        """(N, K, Ho, Wo) for an input of shape (N, C, H, W)."""
+        grow = 2 * self.padding - self.tf.r + 1
+        return torch.Size((shape[0], self.k, shape[2] + grow, shape[3] + grow))
+
+    def __call__(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """y (N, K, Ho, Wo) of x (N, C, H, W) float32; the compiled strategy writes it into
+        ``out`` when given (contiguous float32 of that shape)."""
         if x.dim() != 4 or x.shape[1] != self.c:
             raise ValueError(f"input: expected (N, {self.c}, H, W), got {tuple(x.shape)}")
         if self.strategy == "compiled":
             x = x.float().contiguous()
             scratch = self._scratch.__dict__  # a thread's own attributes: its own workspace
             return native.conv(
-                x, self.csr, self.bias, self.bt, self.at, self.padding, self.relu, None, scratch
+                x,
+                self.csr,
+                self.bias,
+                self.bt,
+                self.at,
+                self.padding,
+                self.relu,
+                None,
+                scratch,
+                out,
             )
         return self._torch_conv(x).relu_() if self.relu else self._torch_conv(x)
 

@@ -141,12 +141,13 @@ def conv(
     relu: bool = False,
     threads: int | None = None,
     scratch: dict[str, torch.Tensor] | None = None,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """y (N, K, Ho, Wo) = the stride-1 conv of x (N, C, H, W) float32 contiguous with the
     sparse Winograd weights, through the compiled kernel; ``relu`` applies max(0, .) after the
     bias. ``bt`` (a, a) and ``at`` (m, a) float32 contiguous. ``scratch``: a dict the caller
     keeps (one per thread) so the kernel's workspace is allocated once, not per call (fresh
-    pages cost a fault each)."""
+    pages cost a fault each); ``out``: a contiguous float32 (N, K, Ho, Wo) to write y into."""
     lib, why = _load()
     if lib is None:
         raise RuntimeError(f"the compiled kernel is not available: {why}")
@@ -165,7 +166,13 @@ def conv(
     if ho < 1 or wo < 1:
         raise ValueError(f"input: spatial size {(h, w)} is smaller than the kernel")
     threads = max(1, min(64, threads or torch.get_num_threads()))
-    y = torch.empty((n, weights.k, ho, wo), dtype=torch.float32)
+    shape = (n, weights.k, ho, wo)
+    if out is None:
+        y = torch.empty(shape, dtype=torch.float32)
+    elif tuple(out.shape) != shape or out.dtype != torch.float32 or not out.is_contiguous():
+        raise ValueError(f"out: expected a contiguous float32 tensor of shape {shape}")
+    else:
+        y = out
     need = int(lib.wp_workspace_floats(a, c, threads))
     work = scratch.get("work") if scratch is not None else None
     if work is None or work.numel() < need:

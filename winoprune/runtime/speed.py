@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import threading
 import time
 from typing import Any
 
@@ -32,6 +33,7 @@ def conv2d_twin(model: SparseModel) -> SparseModel:
     """A copy of ``model`` whose Winograd layers are dense oneDNN convolutions."""
     twin = SparseModel.__new__(SparseModel)
     twin.ops, twin.tf = model.ops, model.tf
+    twin._arena = threading.local()
     twin.steps = []
     gen = torch.Generator().manual_seed(0)
     r = model.tf.r

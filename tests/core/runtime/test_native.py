@@ -212,3 +212,24 @@ def test_one_layer_called_from_several_threads_at_once_keeps_each_result() -> No
         for _ in range(3):
             got = list(pool.map(layer, inputs))
             assert all(torch.equal(g, e) for g, e in zip(got, expected, strict=True))
+
+
+def test_model_reuses_its_layer_buffers_without_aliasing_results() -> None:
+    from winoprune.runtime.model import SparseModel
+
+    tf, q, x, bias, _ = _case(4, 3, 4, 3, 4, (8, 8), 1, 0.5)
+    op = {"op": "winograd_conv", "name": "c", "in_channels": 3, "out_channels": 4, "padding": 1}
+    model = SparseModel([op], {"c": {"q": q.float(), "bias": bias.float()}}, tf)
+    first = model(x.float())
+    kept = first.clone()
+    second = model(2 * x.float())  # the layer's buffer is written again
+    assert torch.equal(first, kept)  # the returned result was copied out of the buffer
+    assert torch.allclose(
+        second - bias.float().view(1, -1, 1, 1),
+        2 * (kept - bias.float().view(1, -1, 1, 1)),
+        atol=1e-4,
+    )
+    smaller = model(x[:1].float())  # another batch size: a new buffer, a right result
+    assert torch.allclose(smaller, kept[:1])
+    with pytest.raises(ValueError, match="out: expected"):
+        model.steps[0](x.float(), out=torch.empty(1, 4, 8, 8))  # type: ignore[call-arg]
