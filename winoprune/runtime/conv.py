@@ -92,6 +92,7 @@ class SparseWinogradConv:
             )
         self.k, self.c, self.tf, self.padding = k, c, tf, padding
         self.relu = relu  # max(0, .) after the bias (the model fuses a following ReLU)
+        self.pool = False  # a 2x2/2 max-pool after it (the model fuses one where m is even)
         self.strategy = strategy or choose_strategy(q)
         if self.strategy not in STRATEGIES:
             raise ValueError(f"strategy: must be one of {STRATEGIES}, got {self.strategy!r}")
@@ -136,11 +137,13 @@ class SparseWinogradConv:
     def output_shape(self, shape: torch.Size) -> torch.Size:
         """(N, K, Ho, Wo) for an input of shape (N, C, H, W)."""
         grow = 2 * self.padding - self.tf.r + 1
-        return torch.Size((shape[0], self.k, shape[2] + grow, shape[3] + grow))
+        ho, wo = shape[2] + grow, shape[3] + grow
+        return torch.Size((shape[0], self.k, *((ho // 2, wo // 2) if self.pool else (ho, wo))))
 
     def __call__(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """y (N, K, Ho, Wo) of x (N, C, H, W) float32; the compiled strategy writes it into
-        ``out`` when given (contiguous float32 of that shape)."""
+        """y (N, K, Ho, Wo) of x (N, C, H, W) float32 (then ReLU and pooled when ``relu``,
+        ``pool``); the compiled strategy writes it into ``out`` when given (contiguous float32
+        of ``output_shape``)."""
         if x.dim() != 4 or x.shape[1] != self.c:
             raise ValueError(f"input: expected (N, {self.c}, H, W), got {tuple(x.shape)}")
         if self.strategy == "compiled":
@@ -157,8 +160,10 @@ class SparseWinogradConv:
                 None,
                 scratch,
                 out,
+                self.pool,
             )
-        return self._torch_conv(x).relu_() if self.relu else self._torch_conv(x)
+        y = self._torch_conv(x).relu_() if self.relu else self._torch_conv(x)
+        return F.max_pool2d(y, 2, 2) if self.pool else y
 
     def _torch_conv(self, x: torch.Tensor) -> torch.Tensor:
         tf, pad = self.tf, self.padding

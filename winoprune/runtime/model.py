@@ -2,7 +2,8 @@
 
 Ops and tensors are those of ``graph.trace_ops`` (float32, Q dense (K, C, a, a) per Winograd
 layer); each Winograd layer becomes a ``conv.SparseWinogradConv`` with its own product strategy,
-and a ReLU right after one is applied inside it (one pass over the output fewer).
+and a ReLU and a 2x2/2 max-pool right after one are applied inside it (the full-size output is
+never written).
 Inference only: everything runs under ``torch.inference_mode``.
 """
 
@@ -24,6 +25,10 @@ Step = Callable[[torch.Tensor], torch.Tensor]
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
+
+
+def _is_pool_2x2(op: dict[str, Any]) -> bool:
+    return op["op"] == "maxpool" and (op["kernel"], op["stride"], op["padding"]) == (2, 2, 0)
 
 
 def _step(
@@ -70,10 +75,15 @@ class SparseModel:
             for op in ops
         ]
         self._arena = threading.local()  # output buffers of the compiled layers, by step
-        for i, step in enumerate(self.steps[:-1]):  # a ReLU after a Winograd conv runs inside it
-            if isinstance(step, SparseWinogradConv) and ops[i + 1]["op"] == "relu":
-                step.relu = True
-                self.steps[i + 1] = _identity
+        for i, step in enumerate(self.steps):  # a ReLU / 2x2 max-pool after it run inside it
+            if not isinstance(step, SparseWinogradConv):
+                continue
+            j = i + 1
+            if j < len(ops) and ops[j]["op"] == "relu":
+                step.relu, self.steps[j] = True, _identity
+                j += 1
+            if j < len(ops) and _is_pool_2x2(ops[j]) and tf.m % 2 == 0:
+                step.pool, self.steps[j] = True, _identity
 
     def layer_strategies(self) -> dict[str, str]:
         """The product strategy of each Winograd layer, by name."""

@@ -32,6 +32,7 @@ ERRORS = {
     -2: "tile size alpha must be 2..16 and at least m",
     -3: "output size does not match input size, padding and kernel",
     -4: "threads must be 1..64",
+    -5: "a fused 2x2 max-pool needs an even tile size m and an output of at least 2x2",
 }
 _P = ctypes.c_void_p
 _I = ctypes.c_int
@@ -94,7 +95,19 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
     except (RuntimeError, OSError) as err:
         return None, str(err)
     lib.wp_sparse_winograd_conv.restype = _I
-    lib.wp_sparse_winograd_conv.argtypes = [_P, *[_I] * 7, *[_P] * 6, _I, _I, _P, _I, _I, _P, _I]
+    lib.wp_sparse_winograd_conv.argtypes = [
+        _P,
+        *[_I] * 7,
+        *[_P] * 6,
+        _I,
+        _I,
+        _I,
+        _P,
+        _I,
+        _I,
+        _P,
+        _I,
+    ]
     lib.wp_workspace_floats.restype = ctypes.c_long
     lib.wp_workspace_floats.argtypes = [_I, _I, _I]
     return lib, ""
@@ -142,12 +155,14 @@ def conv(
     threads: int | None = None,
     scratch: dict[str, torch.Tensor] | None = None,
     out: torch.Tensor | None = None,
+    pool: bool = False,
 ) -> torch.Tensor:
     """y (N, K, Ho, Wo) = the stride-1 conv of x (N, C, H, W) float32 contiguous with the
     sparse Winograd weights, through the compiled kernel; ``relu`` applies max(0, .) after the
     bias. ``bt`` (a, a) and ``at`` (m, a) float32 contiguous. ``scratch``: a dict the caller
     keeps (one per thread) so the kernel's workspace is allocated once, not per call (fresh
-    pages cost a fault each); ``out``: a contiguous float32 (N, K, Ho, Wo) to write y into."""
+    pages cost a fault each); ``out``: a contiguous float32 (N, K, Ho, Wo) to write y into.
+    ``pool``: a 2x2 stride-2 max-pool (floor mode) after it, fused: y is (N, K, Ho/2, Wo/2)."""
     lib, why = _load()
     if lib is None:
         raise RuntimeError(f"the compiled kernel is not available: {why}")
@@ -166,7 +181,9 @@ def conv(
     if ho < 1 or wo < 1:
         raise ValueError(f"input: spatial size {(h, w)} is smaller than the kernel")
     threads = max(1, min(64, threads or torch.get_num_threads()))
-    shape = (n, weights.k, ho, wo)
+    if pool and (m % 2 or ho < 2 or wo < 2):
+        raise ValueError(f"pool: {ERRORS[-5]}")
+    shape = (n, weights.k, ho // 2, wo // 2) if pool else (n, weights.k, ho, wo)
     if out is None:
         y = torch.empty(shape, dtype=torch.float32)
     elif tuple(out.shape) != shape or out.dtype != torch.float32 or not out.is_contiguous():
@@ -182,7 +199,7 @@ def conv(
     code = lib.wp_sparse_winograd_conv(
         _ptr(x), n, c, h, w, padding, m, a,
         _ptr(bt), _ptr(at), _ptr(weights.rowptr), _ptr(weights.cols), _ptr(weights.vals),
-        _ptr(bias), weights.k, int(relu), _ptr(y), ho, wo, _ptr(work), threads,
+        _ptr(bias), weights.k, int(relu), int(pool), _ptr(y), ho, wo, _ptr(work), threads,
     )  # fmt: skip
     if code != 0:
         raise ValueError(f"sparse Winograd kernel: {ERRORS.get(code, f'error {code}')}")

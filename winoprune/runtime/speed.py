@@ -23,10 +23,18 @@ from winoprune.runtime.conv import SparseWinogradConv
 from winoprune.runtime.model import SparseModel, Step
 
 
-def _dense_conv(w: torch.Tensor, b: torch.Tensor | None, padding: int, relu: bool) -> Step:
-    if relu:  # the ReLU the Winograd layer runs inside it (its own step is then the identity)
-        return lambda x: F.conv2d(x, w, b, padding=padding).relu_()
-    return lambda x: F.conv2d(x, w, b, padding=padding)
+def _dense_conv(
+    w: torch.Tensor, b: torch.Tensor | None, padding: int, relu: bool, pool: bool
+) -> Step:
+    """conv2d, then the ReLU and max-pool the Winograd layer runs inside it (whose own steps
+    are then the identity), as PyTorch runs them."""
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        y = F.conv2d(x, w, b, padding=padding)
+        y = y.relu_() if relu else y
+        return F.max_pool2d(y, 2, 2) if pool else y
+
+    return run
 
 
 def conv2d_twin(model: SparseModel) -> SparseModel:
@@ -40,7 +48,7 @@ def conv2d_twin(model: SparseModel) -> SparseModel:
     for step in model.steps:
         if isinstance(step, SparseWinogradConv):
             w = torch.randn(step.k, step.c, r, r, generator=gen) * 0.05
-            twin.steps.append(_dense_conv(w, step.bias, step.padding, step.relu))
+            twin.steps.append(_dense_conv(w, step.bias, step.padding, step.relu, step.pool))
         else:
             twin.steps.append(step)
     return twin

@@ -43,7 +43,7 @@ def _case(m: int, r: int, n: int, c: int, k: int, hw: tuple[int, int], pad: int,
     return tf, q, x, bias, y64
 
 
-def _run(tf, q, x, bias, pad, relu=False, threads=None):
+def _run(tf, q, x, bias, pad, relu=False, threads=None, pool=False):
     return native.conv(
         x.float().contiguous(),
         native.CsrWeights(q.float()),
@@ -53,6 +53,7 @@ def _run(tf, q, x, bias, pad, relu=False, threads=None):
         pad,
         relu=relu,
         threads=threads,
+        pool=pool,
     )
 
 
@@ -80,6 +81,15 @@ def test_kernel_equals_float64_winograd(m, r, n, c, k, hw, pad, density) -> None
     fused = _run(tf, q, x, bias, pad, relu=True, threads=2)
     assert float((fused.double() - y64.clamp(min=0)).abs().max()) <= TOL[m] * scale
     assert bool((fused >= 0).all())
+    if m % 2 == 0 and min(y64.shape[2:]) >= 2:  # fused 2x2/2 max-pool, floor mode
+        pooled = F.max_pool2d(y64.clamp(min=0), 2, 2)
+        for threads in (1, 3):
+            got = _run(tf, q, x, bias, pad, relu=True, threads=threads, pool=True)
+            assert got.shape == pooled.shape
+            assert float((got.double() - pooled).abs().max()) <= TOL[m] * scale
+    else:
+        with pytest.raises(ValueError, match="pool"):
+            _run(tf, q, x, bias, pad, pool=True)
 
 
 def test_empty_weights_give_the_bias_and_threads_agree_exactly() -> None:
@@ -163,6 +173,19 @@ def test_model_runs_a_following_relu_inside_the_layer_and_the_conv2d_twin_keeps_
     assert float((got.double() - y64.clamp(min=0)).abs().max()) <= TOL[4] * float(y64.abs().max())
     twin = conv2d_twin(model)(x.float())
     assert bool((twin >= 0).all()) and bool((twin == 0).any())  # the ReLU was not dropped
+    pool = {"op": "maxpool", "kernel": 2, "stride": 2, "padding": 0}
+    pooled = SparseModel([*ops, pool], {"c": {"q": q.float(), "bias": bias.float()}}, tf)
+    assert pooled.steps[0].pool  # type: ignore[attr-defined]
+    expected = F.max_pool2d(y64.clamp(min=0), 2, 2)
+    got = pooled(x.float())
+    assert float((got.double() - expected).abs().max()) <= TOL[4] * float(y64.abs().max())
+    assert conv2d_twin(pooled)(x.float()).shape == expected.shape  # the twin pools too
+    other = {"op": "maxpool", "kernel": 3, "stride": 2, "padding": 1}  # not fused
+    assert (
+        not SparseModel([*ops, other], {"c": {"q": q.float(), "bias": bias.float()}}, tf)
+        .steps[0]
+        .pool
+    )  # type: ignore[attr-defined]
 
 
 def test_portable_build_without_avx2_gives_the_same_results(tmp_path, monkeypatch) -> None:

@@ -24,7 +24,7 @@
 
 typedef struct {
     const float *x;
-    int n, c, h, w, pad, m, a, k, relu, ho, wo, th, tw;
+    int n, c, h, w, pad, m, a, k, relu, pool, ho, wo, th, tw; /* pool: 2x2/2 max-pool fused */
     long p;            /* tiles: n * th * tw */
     const float *bt;   /* a x a */
     const float *at;   /* m x a */
@@ -184,6 +184,32 @@ static inline __attribute__((always_inline)) void scatter(
 typedef float v8 __attribute__((vector_size(32), aligned(4)));
 typedef int32_t vi8 __attribute__((vector_size(32), aligned(4)));
 
+/* The 2x2/2 max-pool of out[u][v][t] -> y[img, kk, (oy + u) / 2, (ox + v) / 2], cropped to
+   (ho / 2, wo / 2) as floor-mode pooling does (m is even, tiles start on even rows/columns). */
+static inline __attribute__((always_inline)) void scatter_pooled(
+    const Conv *cv, const Tiles *tl, int kk, float *out, const int m, const int TB) {
+    const int half = m / 2, hy = cv->ho / 2, wy = cv->wo / 2;
+    const long plane = (long)hy * wy;
+    for (int u = 0; u < half; u++)
+        for (int v = 0; v < half; v++) {
+            const float *a0 = out + ((2 * u) * m + 2 * v) * TB, *a1 = a0 + TB;
+            const float *b0 = a0 + m * TB, *b1 = b0 + TB;
+            float *dst = out + (u * half + v) * TB; /* in place: entries already read */
+            for (int t = 0; t < TB; t++) {
+                float x0 = a0[t] > a1[t] ? a0[t] : a1[t], x1 = b0[t] > b1[t] ? b0[t] : b1[t];
+                dst[t] = x0 > x1 ? x0 : x1;
+            }
+        }
+    for (int t = 0; t < TB; t++) {
+        if (tl->img[t] < 0) break;
+        const int oy = (tl->row0[t] + cv->pad) / 2, ox = (tl->col0[t] + cv->pad) / 2;
+        const int rows = hy - oy < half ? hy - oy : half, cols = wy - ox < half ? wy - ox : half;
+        float *dst = cv->y + ((long)tl->img[t] * cv->k + kk) * plane + (long)oy * wy + ox;
+        for (int u = 0; u < rows; u++)
+            for (int v = 0; v < cols; v++) dst[(long)u * wy + v] = out[(u * half + v) * TB + t];
+    }
+}
+
 /* dst[i][j] = sum_l mat[i][l] src[l][j] (rows) or sum_l src[i][l] mat[j][l] (columns), per lane:
    src (ni, nj) x TB -> dst (entry e at dst + e * dst_stride); mat's zeros are skipped, ``init``
    is added. Accumulators are
@@ -269,7 +295,10 @@ static inline __attribute__((always_inline)) void output_block(
             const float bias = cv->bias ? cv->bias[kk] : 0.0f;
             pass(cv->at, a, mbuf + (long)q * aa * TB, tmp, TB, m, a, a, 1, a, 0.0f, 0, TB); /* AT M */
             pass(cv->at, a, tmp, out, TB, m, m, a, 0, a, bias, cv->relu, TB); /* (AT M) A */
-            scatter(cv, &tl, kk, out, m, TB);
+            if (cv->pool)
+                scatter_pooled(cv, &tl, kk, out, m, TB);
+            else
+                scatter(cv, &tl, kk, out, m, TB);
         }
     }
 }
@@ -358,12 +387,14 @@ long wp_workspace_floats(int a, int c, int threads) { return threads * slot_floa
 int wp_sparse_winograd_conv(const float *x, int n, int c, int h, int w, int pad, int m, int a,
                             const float *bt, const float *at, const int32_t *rowptr,
                             const int32_t *cols, const float *vals, const float *bias, int k,
-                            int relu, float *y, int ho, int wo, float *work, int threads) {
+                            int relu, int pool, float *y, int ho, int wo, float *work,
+                            int threads) {
     if (n < 1 || c < 1 || k < 1 || h < 1 || w < 1 || pad < 0 || m < 1) return -1;
+    if (pool && (m % 2 != 0 || ho < 2 || wo < 2)) return -5;
     if (a < 2 || a > MAX_A || a < m) return -2;
     if (ho < 1 || wo < 1 || ho != h + 2 * pad - (a - m) || wo != w + 2 * pad - (a - m)) return -3;
     if (threads < 1 || threads > MAX_THREADS) return -4;
-    Conv cv = {x, n, c, h, w, pad, m, a, k, relu, ho, wo, (ho + m - 1) / m, (wo + m - 1) / m, 0,
+    Conv cv = {x, n, c, h, w, pad, m, a, k, relu, pool, ho, wo, (ho + m - 1) / m, (wo + m - 1) / m, 0,
                bt, at, rowptr, cols, vals, bias, y, work};
     cv.p = (long)n * cv.th * cv.tw;
     int tb = cv.p >= 32 * threads ? 32 : cv.p >= 16 * threads ? 16 : 8;
