@@ -29,6 +29,7 @@ from winoprune.winograd.accurate import Summation, channel_product, transform_ti
 from winoprune.winograd.tiling import (
     Geometry,
     batch_chunks,
+    channels_inner_tiles,
     geometry,
     grad_tiles,
     input_tiles,
@@ -66,6 +67,8 @@ class _FlatTransforms:
     in_t_adj: torch.Tensor
     bt: torch.Tensor
     bt_adj: torch.Tensor
+    at: torch.Tensor
+    at_adj: torch.Tensor
 
 
 @lru_cache(maxsize=256)
@@ -77,7 +80,7 @@ def _flat_transforms(
     return _FlatTransforms(
         *(
             t.contiguous().to(device=device, dtype=dtype)
-            for t in (ka, ka.t(), kb, kb.t(), tf.BT, tf.BT.t())
+            for t in (ka, ka.t(), kb, kb.t(), tf.BT, tf.BT.t(), tf.AT, tf.AT.t())
         )
     )
 
@@ -94,15 +97,25 @@ def separable_transform(one_d: torch.Tensor, tiles: torch.Tensor) -> torch.Tenso
     return torch.matmul(one_d, half).view(a * a, -1)
 
 
-def _transform_tiles(kron: torch.Tensor, one_d: torch.Tensor, tiles: torch.Tensor) -> torch.Tensor:
-    """Apply ``one_d`` along both tile axes of tiles (a*a, R): ``kron(one_d, one_d) @ tiles``.
+def _two_pass_transform(one_d: torch.Tensor, tiles: torch.Tensor) -> torch.Tensor:
+    """``one_d d one_d^T`` of flattened tiles d (b*b, R) -> (o*o, R), one_d (o, b): two batched
+    GEMMs, the first over the tiles' columns (strided batches, no copy), the second over the
+    first's output rows. Faster than one (o, b) @ (b, b*R) GEMM, whose o rows are too few."""
+    o, b = one_d.shape
+    half = torch.bmm(one_d.expand(b, o, b), tiles.view(b, b, -1).transpose(0, 1))  # (b, o, R)
+    return torch.bmm(one_d.expand(o, o, b), half.transpose(0, 1)).view(o * o, -1)
 
-    For a > 4 two passes of a x a GEMMs (2a multiply-adds per entry) beat one pass of the
-    a^2 x a^2 Kronecker product (a^2 per entry); for F(2,3)'s 4 x 4 tiles the single pass wins.
+
+def _transform_tiles(kron: torch.Tensor, one_d: torch.Tensor, tiles: torch.Tensor) -> torch.Tensor:
+    """``kron(one_d, one_d) @ tiles``: one_d (o, b) along both tile axes of tiles (b*b, R).
+
+    For 6 x 6 tiles and larger two passes of small GEMMs (``_two_pass_transform``, o + b
+    multiply-adds per entry) beat one pass of the Kronecker product (b^2 per entry); for
+    F(2,3)'s 4 x 4 tiles the single pass wins.
     """
-    if one_d.shape[0] <= 4:
+    if max(one_d.shape) <= 4:
         return kron @ tiles
-    return separable_transform(one_d, tiles)
+    return _two_pass_transform(one_d, tiles)
 
 
 def to_winograd(w: torch.Tensor, tf: WinogradTransform) -> torch.Tensor:
@@ -151,6 +164,8 @@ def _tiled_forward(
         device=x.device,
         memory_format=fmt,
     )
+    # short tile rows: the GEMM writes (a*a, P, K), whose scatter copies runs of K (not of tw)
+    channels_inner = sums is None and channels_inner_tiles(geo)
     saved = []
     for n0, part in batch_chunks(geo, x.element_size(), x.device):
         d = input_tiles(xp[n0 : n0 + part.n], part).view(a * a, -1)
@@ -162,13 +177,16 @@ def _tiled_forward(
             v = _transform_tiles(flat.in_t, flat.bt, d).view(a * a, part.tiles, geo.c)
         if on_tiles is not None:
             v = on_tiles(v, part)
-        prod = channel_product(q_pos, v, sums.channel_sum if sums else "blas")  # (a*a, K, P)
+        if channels_inner:
+            prod = torch.bmm(v, q_pos.transpose(1, 2))  # (a*a, P, K)
+        else:
+            prod = channel_product(q_pos, v, sums.channel_sum if sums else "blas")  # (a*a, K, P)
         if sums is not None and sums.order == "huffman":
             at = transform_matrices(tf, x.device, x.dtype)[0]
             y_tiles = transform_tile_pair(at, prod.view(a * a, -1), "huffman")
         else:
-            y_tiles = flat.out_t @ prod.view(a * a, -1)  # (m*m, K*P)
-        write_output(y_tiles, bias, part, out[n0 : n0 + part.n])
+            y_tiles = _transform_tiles(flat.out_t, flat.at, prod.view(a * a, -1))  # (m*m, K*P)
+        write_output(y_tiles, bias, part, out[n0 : n0 + part.n], channels_inner=channels_inner)
         saved.append(v if keep_v else None)
     ctx.geo, ctx.fmt, ctx.tf, ctx.has_bias = geo, fmt, tf, bias is not None
     ctx.mask_grad = mask_grad
@@ -190,7 +208,9 @@ def _tiled_backward(
     a, m = geo.a, geo.m
     flat = _flat_transforms(ctx.tf, grad_y.device, grad_y.dtype)
     grad_y = grad_y.contiguous(memory_format=fmt)
-    tiled = F.pad(grad_y, (0, geo.tw * m - geo.wo, 0, geo.th * m - geo.ho))
+    tiled = grad_y
+    if (geo.th * m, geo.tw * m) != (geo.ho, geo.wo):
+        tiled = F.pad(grad_y, (0, geo.tw * m - geo.wo, 0, geo.th * m - geo.ho))
     need_x, need_q, need_bias = ctx.needs_input_grad[:3]
     grad_x = None
     if need_x:
@@ -198,9 +218,14 @@ def _tiled_backward(
         grad_x = torch.empty(shape, dtype=grad_y.dtype, device=grad_y.device, memory_format=fmt)
     d_q = q_pos.new_zeros(q_pos.shape) if need_q else None  # (a*a, K, C)
     chunks = batch_chunks(geo, grad_y.element_size(), grad_y.device)
+    channels_inner = channels_inner_tiles(geo)
     for (n0, part), v in zip(chunks, saved_v, strict=True):
-        dy = grad_tiles(tiled[n0 : n0 + part.n], part).view(m * m, -1)
-        d_prod = (flat.out_t_adj @ dy).view(a * a, geo.k, part.tiles)
+        dy = grad_tiles(tiled[n0 : n0 + part.n], part, channels_inner=channels_inner)
+        d_prod = _transform_tiles(flat.out_t_adj, flat.at_adj, dy.view(m * m, -1))
+        if channels_inner:  # dM as (a*a, P, K)
+            d_prod = d_prod.view(a * a, part.tiles, geo.k).transpose(1, 2)
+        else:
+            d_prod = d_prod.view(a * a, geo.k, part.tiles)
         if grad_x is not None:
             d_v = torch.bmm(d_prod.transpose(1, 2), q_pos)  # (a*a, P, C)
             if ctx.mask_grad:

@@ -13,6 +13,10 @@ from winoprune.winograd.transforms import WinogradTransform
 CHUNK_BYTES = 2 << 20
 GPU_CHUNK_BYTES = 1 << 30
 MIN_CHUNK_TILES = 256
+# tile rows of at most this many tiles keep channels innermost in the output-side tile tensors:
+# the (m*m, K, P) scatter and gather copy runs of only tw elements (measured: tw <= 4 is faster
+# with (m*m, P, K), tw >= 8 with (m*m, K, P))
+CHANNELS_INNER_MAX_TW = 4
 
 
 def output_size(size: int, r: int, padding: int) -> int:
@@ -94,6 +98,11 @@ def batch_chunks(geo: Geometry, itemsize: int, device: torch.device) -> list[tup
     return [(n0, replace(geo, n=min(size, geo.n - n0))) for n0 in range(0, geo.n, size)]
 
 
+def channels_inner_tiles(geo: Geometry) -> bool:
+    """Whether the output-side tiles of this call are laid out (m*m, P, K), not (m*m, K, P)."""
+    return geo.tw <= CHANNELS_INNER_MAX_TW
+
+
 def input_tiles(xp: torch.Tensor, geo: Geometry) -> torch.Tensor:
     """The overlapping a x a tiles of the padded input xp gathered into D (a*a, P, C)."""
     tiles = tile_view(xp, (geo.a, geo.a), geo.m, (geo.th, geo.tw))
@@ -101,21 +110,35 @@ def input_tiles(xp: torch.Tensor, geo: Geometry) -> torch.Tensor:
 
 
 def write_output(
-    y_tiles: torch.Tensor, bias: torch.Tensor | None, geo: Geometry, out: torch.Tensor
+    y_tiles: torch.Tensor,
+    bias: torch.Tensor | None,
+    geo: Geometry,
+    out: torch.Tensor,
+    *,
+    channels_inner: bool = False,
 ) -> None:
-    """Scatter m x m output tiles (m*m, K, P) into out (n, K, th*m, tw*m), adding the bias."""
+    """Scatter m x m output tiles (m*m, K, P), or (m*m, P, K) with ``channels_inner``, into out
+    (n, K, th*m, tw*m), adding the bias."""
     m, k = geo.m, geo.k
     dst = out.view(geo.n, k, geo.th, m, geo.tw, m)
-    src = y_tiles.view(m, m, k, geo.n, geo.th, geo.tw).permute(3, 2, 4, 0, 5, 1)
+    if channels_inner:
+        src = y_tiles.view(m, m, geo.n, geo.th, geo.tw, k).permute(2, 5, 3, 0, 4, 1)
+    else:
+        src = y_tiles.view(m, m, k, geo.n, geo.th, geo.tw).permute(3, 2, 4, 0, 5, 1)
     if bias is None:
         dst.copy_(src)
     else:
         torch.add(src, bias.view(1, k, 1, 1, 1, 1), out=dst)
 
 
-def grad_tiles(grad_y: torch.Tensor, geo: Geometry) -> torch.Tensor:
-    """The (tile-padded) output gradient cut into m x m tiles (m*m, K, P)."""
+def grad_tiles(
+    grad_y: torch.Tensor, geo: Geometry, *, channels_inner: bool = False
+) -> torch.Tensor:
+    """The (tile-padded) output gradient cut into m x m tiles (m*m, K, P), or (m*m, P, K) with
+    ``channels_inner``."""
     tiles = tile_view(grad_y, (geo.m, geo.m), geo.m, (geo.th, geo.tw))
+    if channels_inner:
+        return tiles.contiguous().view(geo.m * geo.m, geo.tiles, geo.k)
     return tiles.permute(0, 1, 5, 2, 3, 4).contiguous().view(geo.m * geo.m, geo.k, geo.tiles)
 
 
@@ -125,10 +148,12 @@ def overlap_add(d_tiles: torch.Tensor, geo: Geometry, out: torch.Tensor) -> None
     Tiles overlap by r - 1. The sum is formed in a blocked buffer (m, m, n, bh, bw, C) whose
     element [u, v, n, i, j, c] is padded position (i*m + u, j*m + v): the a x a tile splits into
     m x m blocks, and each block adds to a shifted slice of the buffer with contiguous channel
-    runs (a col2im). Copies then unblock it and crop the padding.
+    runs (a col2im). Copies then unblock it and crop the padding. When the tiles' blocks are
+    the output (``_overlap_add_aligned``) the sum is formed in d_tiles instead, which it
+    overwrites.
     """
     m, a, th, tw = geo.m, geo.a, geo.th, geo.tw
-    if geo.h % m == 0 and geo.w % m == 0 and geo.pad <= a - m and out.is_contiguous():
+    if (th * m, tw * m) == (geo.h, geo.w) and geo.pad <= a - m and out.is_contiguous():
         _overlap_add_aligned(d_tiles, geo, out)
         return
     extra = -(-a // m) - 1  # blocks a tile reaches beyond its own
@@ -159,31 +184,32 @@ def _segments(a: int, m: int, pad: int) -> list[tuple[int, int, int, int]]:
 
 
 def _overlap_add_aligned(d_tiles: torch.Tensor, geo: Geometry, out: torch.Tensor) -> None:
-    """``overlap_add`` for H and W multiples of m (and pad <= a - m): the blocked buffer is
-    shifted by the padding (block 1 starts at output row 0), so one copy unblocks it straight
-    into out, with no cropped intermediate. The (pad, pad) segment (m x m, every tile) is
-    copied, the others added, each into a shifted slice with contiguous channel runs."""
-    m, th, tw = geo.m, geo.th, geo.tw
-    segments = _segments(geo.a, m, geo.pad)
-    bh = th + max(s[2] for s in segments) + 1
-    bw = tw + max(s[2] for s in segments) + 1
-    blocked = d_tiles.new_empty((m, m, geo.n, bh, bw, geo.c))
-    blocked[:, :, :, 0].zero_()
-    blocked[:, :, :, 1 + th :].zero_()
-    blocked[:, :, :, 1 : 1 + th, 0].zero_()
-    blocked[:, :, :, 1 : 1 + th, 1 + tw :].zero_()
-    main = (geo.pad, geo.pad + m, 1, 0)
-    blocked[:, :, :, 1 : 1 + th, 1 : 1 + tw].copy_(
-        d_tiles[geo.pad : geo.pad + m, geo.pad : geo.pad + m]
+    """``overlap_add`` when the tiles' m x m blocks are the output (th * m = H, tw * m = W:
+    'same' padding of whole tiles) and pad <= a - m, summed in place in d_tiles (overwritten).
+
+    Tile positions ``pad .. pad + m - 1`` (the main segment) cover every output position once,
+    so each other (lo, hi) segment of tile t is added onto the main columns of tile
+    t + offset - 1 (clipped to the output), then the same along rows for the main columns
+    only, and one copy unblocks the main m x m blocks into out: no buffer to zero, no padding
+    rows summed and cropped.
+    """
+    m, pad = geo.m, geo.pad
+    main = slice(pad, pad + m)
+    others = [s for s in _segments(geo.a, m, pad) if s[0] != pad]
+    for lo, hi, offset, u0 in others:  # columns: (a, a, n, th, tw, C) along dims 1 and 4
+        src, dst = _shifted(geo.tw, offset - 1)
+        target = d_tiles[:, pad + u0 : pad + u0 + hi - lo, :, :, dst]
+        target.add_(d_tiles[:, lo:hi, :, :, src])
+    for lo, hi, offset, u0 in others:  # rows, of the main columns only: dims 0 and 3
+        src, dst = _shifted(geo.th, offset - 1)
+        target = d_tiles[pad + u0 : pad + u0 + hi - lo, main, :, dst]
+        target.add_(d_tiles[lo:hi, main, :, src])
+    blocks = out.view(geo.n, geo.c, geo.th, m, geo.tw, m)
+    blocks.copy_(d_tiles[main, main].permute(2, 5, 3, 0, 4, 1))
+
+
+def _shifted(tiles: int, shift: int) -> tuple[slice, slice]:
+    """(source, destination) tile ranges of a shift by ``shift`` tiles, clipped to [0, tiles)."""
+    return slice(max(0, -shift), min(tiles, tiles - shift)), slice(
+        max(0, shift), min(tiles, tiles + shift)
     )
-    for lo_i, hi_i, bi, ui in segments:
-        for lo_j, hi_j, bj, uj in segments:
-            if (lo_i, hi_i, bi, ui) == main and (lo_j, hi_j, bj, uj) == main:
-                continue
-            dst = blocked[
-                ui : ui + hi_i - lo_i, uj : uj + hi_j - lo_j, :, bi : bi + th, bj : bj + tw
-            ]
-            dst.add_(d_tiles[lo_i:hi_i, lo_j:hi_j])
-    hb, wb = geo.h // m, geo.w // m
-    dst_view = out.view(geo.n, geo.c, hb, m, wb, m)
-    dst_view.copy_(blocked[:, :, :, 1 : 1 + hb, 1 : 1 + wb].permute(2, 5, 3, 0, 4, 1))
