@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 SOURCE = Path(__file__).resolve().parent / "kernels" / "sparse_winograd.c"
-FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-pthread", "-std=gnu11")
+FLAGS = ("-O3", "-march=native", "-fPIC", "-shared", "-fopenmp", "-pthread", "-std=gnu11")
 ERRORS = {
     -1: "sizes must be positive and padding non-negative",
     -2: "tile size alpha must be 2..16 and at least m",
@@ -110,6 +110,8 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
     ]
     lib.wp_workspace_floats.restype = ctypes.c_long
     lib.wp_workspace_floats.argtypes = [_I, _I, _I]
+    lib.wp_uses_openmp.restype = _I
+    lib.wp_uses_openmp.argtypes = []
     return lib, ""
 
 

@@ -8,6 +8,7 @@ Tolerance as in test_conv: TOL[m] * max|y64|.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -189,15 +190,17 @@ def test_model_runs_a_following_relu_inside_the_layer_and_the_conv2d_twin_keeps_
 
 
 def test_portable_build_without_avx2_gives_the_same_results(tmp_path, monkeypatch) -> None:
-    """The scalar gather/scatter (machines without AVX2, e.g. ARM) against float64, and the
-    source compiles free of warnings both ways."""
+    """The scalar gather/scatter (machines without AVX2, e.g. ARM) and the pthreads split (a
+    compiler without OpenMP) against float64, and the source compiles free of warnings both
+    ways."""
     import ctypes
     import shutil
 
     cc = shutil.which("cc") or shutil.which("gcc")
     assert cc is not None
     lib_path = tmp_path / "portable.so"
-    flags = [f for f in native.FLAGS if f != "-march=native"] + ["-Wall", "-Wextra", "-Werror"]
+    plain = [f for f in native.FLAGS if f not in ("-march=native", "-fopenmp")]
+    flags = [*plain, "-Wall", "-Wextra", "-Werror"]
     built = subprocess.run(
         [cc, *flags, str(native.SOURCE), "-o", str(lib_path)], capture_output=True, text=True
     )
@@ -213,11 +216,28 @@ def test_portable_build_without_avx2_gives_the_same_results(tmp_path, monkeypatc
     for name in ("wp_sparse_winograd_conv", "wp_workspace_floats"):
         getattr(portable, name).restype = getattr(lib, name).restype
         getattr(portable, name).argtypes = getattr(lib, name).argtypes
+    assert portable.wp_uses_openmp() == 0  # the pthreads split
     monkeypatch.setattr(native, "_load", lambda: (portable, ""))
     for m, n, hw, pad in ((4, 9, (12, 11), 1), (2, 3, (9, 9), 0), (6, 2, (14, 15), 2)):
         tf, q, x, bias, y64 = _case(m, 3, n, 5, 6, hw, pad, 0.6)
         got = _run(tf, q, x, bias, pad, threads=2)
         assert float((got.double() - y64).abs().max()) <= TOL[m] * float(y64.abs().max())
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs Linux /proc")
+def test_kernel_runs_on_the_openmp_runtime_pytorch_loaded() -> None:
+    """One OpenMP runtime in the process, PyTorch's: the kernel's threads are PyTorch's own
+    workers (a second pool competes with them for the cores while they spin after an op)."""
+    probe = _python(
+        "import json, torch; from winoprune.runtime import native;"
+        "lib = native._load()[0]; maps = open('/proc/self/maps').read().splitlines();"
+        "print(json.dumps([lib.wp_uses_openmp(), sorted({ln.split()[-1] for ln in maps"
+        " if 'libgomp' in ln})]))"
+    )
+    assert probe.returncode == 0, probe.stderr
+    uses_openmp, runtimes = json.loads(probe.stdout)
+    assert uses_openmp == 1
+    assert len(runtimes) == 1 and "torch" in runtimes[0], runtimes
 
 
 def test_one_layer_called_from_several_threads_at_once_keeps_each_result() -> None:

@@ -9,7 +9,8 @@
  *   2. per output channel k: M[s][t] = sum over the nonzeros (c, q) of row (s, k) of q V[s][c][t],
  *      then Y = AT M A, plus bias (and ReLU when asked), scattered into the output tiles.
  * M never leaves the thread's stack. Work is split over threads by blocks of tiles when there
- * are enough blocks, else by channels within each block (batch 1, small feature maps).
+ * are enough blocks, else by channels within each block (batch 1, small feature maps); the
+ * threads are OpenMP's (PyTorch's own pool, see run_parallel), or pthreads without -fopenmp.
  *
  * Built by winoprune/runtime/native.py with the machine's C compiler (-O3 -march=native);
  * called through ctypes. Returns 0, or a negative code (see native.py) on bad arguments.
@@ -181,8 +182,9 @@ static inline __attribute__((always_inline)) void scatter(
     }
 }
 
-typedef float v8 __attribute__((vector_size(32), aligned(4)));
-typedef int32_t vi8 __attribute__((vector_size(32), aligned(4)));
+/* 16 lanes: one register with AVX-512, two with AVX2 (the compiler splits them) */
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+typedef int32_t vi16 __attribute__((vector_size(64), aligned(4)));
 
 /* The 2x2/2 max-pool of out[u][v][t] -> y[img, kk, (oy + u) / 2, (ox + v) / 2], cropped to
    (ho / 2, wo / 2) as floor-mode pooling does (m is even, tiles start on even rows/columns). */
@@ -219,18 +221,18 @@ static inline __attribute__((always_inline)) void pass(
     int nj, int nl, int by_rows, int src_cols, float init, int relu, const int TB) {
     for (int i = 0; i < ni; i++)
         for (int j = 0; j < nj; j++) {
-            v8 acc[4];
-            for (int g = 0; g < TB / 8; g++) acc[g] = (v8){0} + init;
+            v16 acc[2];
+            for (int g = 0; g < TB / 16; g++) acc[g] = (v16){0} + init;
             for (int l = 0; l < nl; l++) {
                 const float b = by_rows ? mat[i * mat_cols + l] : mat[j * mat_cols + l];
                 if (b == 0.0f) continue;
-                const v8 *sl = (const v8 *)(by_rows ? src + (l * src_cols + j) * TB
+                const v16 *sl = (const v16 *)(by_rows ? src + (l * src_cols + j) * TB
                                                     : src + (i * src_cols + l) * TB);
-                for (int g = 0; g < TB / 8; g++) acc[g] += b * sl[g];
+                for (int g = 0; g < TB / 16; g++) acc[g] += b * sl[g];
             }
-            v8 *out = (v8 *)(dst + (i * nj + j) * dst_stride);
-            for (int g = 0; g < TB / 8; g++)
-                out[g] = relu ? (v8)((vi8)acc[g] & (acc[g] > 0.0f)) : acc[g];
+            v16 *out = (v16 *)(dst + (i * nj + j) * dst_stride);
+            for (int g = 0; g < TB / 16; g++)
+                out[g] = relu ? (v16)((vi16)acc[g] & (acc[g] > 0.0f)) : acc[g];
         }
 }
 
@@ -240,8 +242,8 @@ static inline __attribute__((always_inline)) void input_block(
     const int a = A > 0 ? A : cv->a;
     Tiles tl;
     locate(cv, p0, TB, cv->pad, &tl);
-    float d[MAX_A * MAX_A * 32] __attribute__((aligned(32)));
-    float tmp[MAX_A * MAX_A * 32] __attribute__((aligned(32)));
+    float d[MAX_A * MAX_A * 32] __attribute__((aligned(64)));
+    float tmp[MAX_A * MAX_A * 32] __attribute__((aligned(64)));
     for (int ci = c0; ci < c1; ci++) {
         gather(cv, &tl, ci, d, a, TB);
         pass(cv->bt, a, d, tmp, TB, a, a, a, 1, a, 0.0f, 0, TB);  /* BT d */
@@ -258,8 +260,8 @@ static inline __attribute__((always_inline)) void output_block(
     const int a = A > 0 ? A : cv->a, m = M > 0 ? M : cv->m, aa = a * a;
     Tiles tl;
     locate(cv, p0, TB, cv->pad, &tl);
-    float tmp[MAX_A * MAX_A * 32] __attribute__((aligned(32)));
-    float out[MAX_A * MAX_A * 32] __attribute__((aligned(32)));
+    float tmp[MAX_A * MAX_A * 32] __attribute__((aligned(64)));
+    float out[MAX_A * MAX_A * 32] __attribute__((aligned(64)));
     for (int kb = k0; kb < k1; kb += KB) {
         const int kn = k1 - kb < KB ? k1 - kb : KB;
         /* position-major, so each V_s (c x TB) is read once per KB output channels */
@@ -270,24 +272,24 @@ static inline __attribute__((always_inline)) void output_block(
                 const int32_t e0 = cv->rowptr[row], e1 = cv->rowptr[row + 1];
                 /* two sets of accumulators (even and odd nonzeros): twice the independent
                    FMA chains, so the loop is bound by loads, not by the FMA latency */
-                v8 acc[4] = {{0}, {0}, {0}, {0}}, odd[4] = {{0}, {0}, {0}, {0}};
+                v16 acc[2] = {{0}, {0}}, odd[2] = {{0}, {0}};
                 int32_t e = e0;
                 for (; e + 1 < e1; e += 2) {
                     const float q0 = cv->vals[e], q1 = cv->vals[e + 1];
-                    const v8 *s0 = (const v8 *)(vs + (long)cv->cols[e] * TB);
-                    const v8 *s1 = (const v8 *)(vs + (long)cv->cols[e + 1] * TB);
-                    for (int g = 0; g < TB / 8; g++) {
+                    const v16 *s0 = (const v16 *)(vs + (long)cv->cols[e] * TB);
+                    const v16 *s1 = (const v16 *)(vs + (long)cv->cols[e + 1] * TB);
+                    for (int g = 0; g < TB / 16; g++) {
                         acc[g] += q0 * s0[g];
                         odd[g] += q1 * s1[g];
                     }
                 }
                 if (e < e1) {
                     const float q0 = cv->vals[e];
-                    const v8 *s0 = (const v8 *)(vs + (long)cv->cols[e] * TB);
-                    for (int g = 0; g < TB / 8; g++) acc[g] += q0 * s0[g];
+                    const v16 *s0 = (const v16 *)(vs + (long)cv->cols[e] * TB);
+                    for (int g = 0; g < TB / 16; g++) acc[g] += q0 * s0[g];
                 }
-                v8 *dst = (v8 *)(mbuf + ((long)q * aa + s) * TB);
-                for (int g = 0; g < TB / 8; g++) dst[g] = acc[g] + odd[g];
+                v16 *dst = (v16 *)(mbuf + ((long)q * aa + s) * TB);
+                for (int g = 0; g < TB / 16; g++) dst[g] = acc[g] + odd[g];
             }
         }
         for (int q = 0; q < kn; q++) {
@@ -303,7 +305,7 @@ static inline __attribute__((always_inline)) void output_block(
     }
 }
 
-/* The instantiations: a, m known at compile time for F(2,3), F(4,3), F(6,3); TB 8, 16 or 32. */
+/* The instantiations: a, m known at compile time for F(2,3), F(4,3), F(6,3); TB 16 or 32. */
 #define KERNELS(SUFFIX, A, M, TB)                                                              \
     static void in_##SUFFIX(const Conv *cv, long p0, int c0, int c1, float *v) {               \
         input_block(cv, p0, c0, c1, v, A, TB);                                                 \
@@ -312,16 +314,12 @@ static inline __attribute__((always_inline)) void output_block(
                              float *mbuf) {                                                    \
         output_block(cv, p0, k0, k1, v, mbuf, A, M, TB);                                       \
     }
-KERNELS(a4_8, 4, 2, 8)
 KERNELS(a4_16, 4, 2, 16)
 KERNELS(a4_32, 4, 2, 32)
-KERNELS(a6_8, 6, 4, 8)
 KERNELS(a6_16, 6, 4, 16)
 KERNELS(a6_32, 6, 4, 32)
-KERNELS(a8_8, 8, 6, 8)
 KERNELS(a8_16, 8, 6, 16)
 KERNELS(a8_32, 8, 6, 32)
-KERNELS(any_8, 0, 0, 8)
 KERNELS(any_16, 0, 0, 16)
 KERNELS(any_32, 0, 0, 32)
 
@@ -363,6 +361,16 @@ static void *run_task(void *arg) {
     return NULL;
 }
 
+#ifdef _OPENMP
+/* Runs tasks[0..parts) on the OpenMP team. Built with -fopenmp, the library binds to the
+   libgomp PyTorch has already loaded (same soname), so its layers run on PyTorch's own worker
+   threads: no thread of ours competes on the cores with theirs while they spin after an op. */
+static int run_parallel(Task *tasks, int parts) {
+#pragma omp parallel for num_threads(parts) schedule(static, 1)
+    for (int i = 0; i < parts; i++) run_task(&tasks[i]);
+    return 0;
+}
+#else
 /* Runs tasks[0..parts) with parts - 1 new threads and the caller; -5 if a thread failed. */
 static int run_parallel(Task *tasks, int parts) {
     pthread_t ids[MAX_THREADS];
@@ -379,6 +387,16 @@ static int run_parallel(Task *tasks, int parts) {
     if (failed) /* finish the parts whose thread did not start, here */
         for (int i = started + 1; i < parts; i++) run_task(&tasks[i]);
     return 0;
+}
+#endif
+
+/* 1 when built with OpenMP (threads from the process's OpenMP runtime), 0 with pthreads. */
+int wp_uses_openmp(void) {
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
 }
 
 /* Floats of workspace the call needs. */
@@ -397,13 +415,12 @@ int wp_sparse_winograd_conv(const float *x, int n, int c, int h, int w, int pad,
     Conv cv = {x, n, c, h, w, pad, m, a, k, relu, pool, ho, wo, (ho + m - 1) / m, (wo + m - 1) / m, 0,
                bt, at, rowptr, cols, vals, bias, y, work};
     cv.p = (long)n * cv.th * cv.tw;
-    int tb = cv.p >= 32 * threads ? 32 : cv.p >= 16 * threads ? 16 : 8;
+    int tb = cv.p >= 32 * threads ? 32 : 16;
     InFn in;
     OutFn out;
 #define PICK(SUFFIX) \
     do {                          \
-        if (tb == 8) { in = in_##SUFFIX##_8; out = out_##SUFFIX##_8; }             \
-        else if (tb == 16) { in = in_##SUFFIX##_16; out = out_##SUFFIX##_16; }     \
+        if (tb == 16) { in = in_##SUFFIX##_16; out = out_##SUFFIX##_16; }     \
         else { in = in_##SUFFIX##_32; out = out_##SUFFIX##_32; }                   \
     } while (0)
     if (a == 4 && m == 2) PICK(a4);
