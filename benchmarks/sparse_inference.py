@@ -181,12 +181,14 @@ def main() -> None:
     if not targets or targets[0] != 0:
         parser.error("--targets: must start with 0 (the dense export and the baselines)")
 
+    changed = dirty()  # before the first save, which changes the results file itself
+
     def save(body: dict) -> None:
         result = {
             "benchmark": "sparse_inference",
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "commit": commit(),
-            "dirty": dirty(),
+            "dirty": changed,
             "machine": machine(torch.device("cpu")),
             "model": "vgg-nagadomi, width 1.0, random init, pruned by "
             "winoprune.pruning.prune_model",
