@@ -182,9 +182,16 @@ static inline __attribute__((always_inline)) void scatter(
     }
 }
 
-/* 16 lanes: one register with AVX-512, two with AVX2 (the compiler splits them) */
-typedef float v16 __attribute__((vector_size(64), aligned(4)));
-typedef int32_t vi16 __attribute__((vector_size(64), aligned(4)));
+/* Accumulator vectors of one register: 16 lanes with AVX-512, else 8 (16-lane vectors, which
+   GCC splits on AVX2, made the kernel about 10x slower on an AMD EPYC with AVX2). */
+#ifdef __AVX512F__
+#define VL 16
+#else
+#define VL 8
+#endif
+#define NV (32 / VL) /* vectors per block of at most 32 tiles */
+typedef float vf __attribute__((vector_size(VL * 4), aligned(4)));
+typedef int32_t vi __attribute__((vector_size(VL * 4), aligned(4)));
 
 /* The 2x2/2 max-pool of out[u][v][t] -> y[img, kk, (oy + u) / 2, (ox + v) / 2], cropped to
    (ho / 2, wo / 2) as floor-mode pooling does (m is even, tiles start on even rows/columns). */
@@ -221,18 +228,18 @@ static inline __attribute__((always_inline)) void pass(
     int nj, int nl, int by_rows, int src_cols, float init, int relu, const int TB) {
     for (int i = 0; i < ni; i++)
         for (int j = 0; j < nj; j++) {
-            v16 acc[2];
-            for (int g = 0; g < TB / 16; g++) acc[g] = (v16){0} + init;
+            vf acc[NV];
+            for (int g = 0; g < TB / VL; g++) acc[g] = (vf){0} + init;
             for (int l = 0; l < nl; l++) {
                 const float b = by_rows ? mat[i * mat_cols + l] : mat[j * mat_cols + l];
                 if (b == 0.0f) continue;
-                const v16 *sl = (const v16 *)(by_rows ? src + (l * src_cols + j) * TB
+                const vf *sl = (const vf *)(by_rows ? src + (l * src_cols + j) * TB
                                                     : src + (i * src_cols + l) * TB);
-                for (int g = 0; g < TB / 16; g++) acc[g] += b * sl[g];
+                for (int g = 0; g < TB / VL; g++) acc[g] += b * sl[g];
             }
-            v16 *out = (v16 *)(dst + (i * nj + j) * dst_stride);
-            for (int g = 0; g < TB / 16; g++)
-                out[g] = relu ? (v16)((vi16)acc[g] & (acc[g] > 0.0f)) : acc[g];
+            vf *out = (vf *)(dst + (i * nj + j) * dst_stride);
+            for (int g = 0; g < TB / VL; g++)
+                out[g] = relu ? (vf)((vi)acc[g] & (acc[g] > 0.0f)) : acc[g];
         }
 }
 
@@ -272,24 +279,24 @@ static inline __attribute__((always_inline)) void output_block(
                 const int32_t e0 = cv->rowptr[row], e1 = cv->rowptr[row + 1];
                 /* two sets of accumulators (even and odd nonzeros): twice the independent
                    FMA chains, so the loop is bound by loads, not by the FMA latency */
-                v16 acc[2] = {{0}, {0}}, odd[2] = {{0}, {0}};
+                vf acc[NV] = {{0}}, odd[NV] = {{0}};
                 int32_t e = e0;
                 for (; e + 1 < e1; e += 2) {
                     const float q0 = cv->vals[e], q1 = cv->vals[e + 1];
-                    const v16 *s0 = (const v16 *)(vs + (long)cv->cols[e] * TB);
-                    const v16 *s1 = (const v16 *)(vs + (long)cv->cols[e + 1] * TB);
-                    for (int g = 0; g < TB / 16; g++) {
+                    const vf *s0 = (const vf *)(vs + (long)cv->cols[e] * TB);
+                    const vf *s1 = (const vf *)(vs + (long)cv->cols[e + 1] * TB);
+                    for (int g = 0; g < TB / VL; g++) {
                         acc[g] += q0 * s0[g];
                         odd[g] += q1 * s1[g];
                     }
                 }
                 if (e < e1) {
                     const float q0 = cv->vals[e];
-                    const v16 *s0 = (const v16 *)(vs + (long)cv->cols[e] * TB);
-                    for (int g = 0; g < TB / 16; g++) acc[g] += q0 * s0[g];
+                    const vf *s0 = (const vf *)(vs + (long)cv->cols[e] * TB);
+                    for (int g = 0; g < TB / VL; g++) acc[g] += q0 * s0[g];
                 }
-                v16 *dst = (v16 *)(mbuf + ((long)q * aa + s) * TB);
-                for (int g = 0; g < TB / 16; g++) dst[g] = acc[g] + odd[g];
+                vf *dst = (vf *)(mbuf + ((long)q * aa + s) * TB);
+                for (int g = 0; g < TB / VL; g++) dst[g] = acc[g] + odd[g];
             }
         }
         for (int q = 0; q < kn; q++) {
